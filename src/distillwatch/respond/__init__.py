@@ -1,0 +1,1 @@
+"""distillwatch.respond"""
