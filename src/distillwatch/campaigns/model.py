@@ -60,6 +60,43 @@ class DailyVolume(BaseModel):
     accounts: int
 
 
+class CampaignHistory(BaseModel):
+    """How this campaign relates to earlier scans (filled by intel.track)."""
+
+    status: str = Field(description="new | returning")
+    first_seen: datetime | None = Field(None, description="first exchange in any scan that saw it")
+    first_run_id: str | None = None
+    scans: int = Field(1, description="scans that saw it, this one included")
+    previous_run_id: str | None = None
+    match_score: float | None = Field(None, description="fingerprint similarity to its previous sighting")
+    accounts_before: int | None = None
+    exchanges_before: int | None = None
+    account_growth: float | None = Field(None, description="accounts now / accounts at the previous sighting")
+    new_prefixes: list[str] = []
+    new_asns: list[str] = []
+    new_templates: list[str] = []
+    new_email_domains: list[str] = []
+    summary: str = ""
+
+
+class ActorCandidate(BaseModel):
+    actor: str
+    confidence: float = Field(ge=0.0, le=1.0, description="overall fingerprint similarity")
+    similarity: dict[str, float] = Field({}, description="evidence type -> similarity 0..1")
+    explanation: str = ""
+
+
+class Attribution(BaseModel):
+    """Which known actor is behind the campaign (filled by intel.attribution)."""
+
+    actor: str | None = Field(None, description="best candidate at or above the threshold; None = unattributed")
+    confidence: float = 0.0
+    threshold: float = 0.0
+    labelled: bool = Field(False, description="an analyst labelled this campaign by hand")
+    candidates: list[ActorCandidate] = []
+    explanation: str = ""
+
+
 class Campaign(BaseModel):
     # required by the contract (shared/SCHEMA.md)
     campaign_id: str
@@ -84,6 +121,8 @@ class Campaign(BaseModel):
     sample_prompts: list[str] = Field([], description="a few prompts, bounded in length; attacker-controlled text")
     daily: list[DailyVolume] = []
     models: list[Count] = []
+    history: CampaignHistory | None = None  # intel: tracking across scans
+    attribution: Attribution | None = None  # intel: candidate actors
 
 
 def write_campaigns(path, campaigns: list[Campaign]) -> None:
