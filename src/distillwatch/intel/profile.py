@@ -1,0 +1,149 @@
+"""Fingerprint parts that need the raw tables: hour-of-day profile, template sketch,
+sign-up hours and e-mail local-part shapes.
+
+Counting is Ibis (runs on whatever backend holds the exchanges); the per-text
+part (normalising a bounded, deterministic sample of each campaign's prompts and
+MinHashing them) is batched over Arrow arrays through `distillwatch.enrich.templates`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis import _
+
+from distillwatch.intel.fingerprint import Fingerprint
+
+# Prompts per campaign that go into the template sketch.  The sketch is a union
+# of shingle sets, so a few thousand distinct prompts already cover a campaign's
+# templates; the cap keeps a 28M-exchange campaign as cheap as a small one.
+SKETCH_SAMPLE = 2000
+NUM_PERM = 64
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return [round(float(x), 6) for x in counts / total] if total > 0 else []
+
+
+def _hour_profiles(table: ibis.Table, ts_col: str) -> dict[str, list[float]]:
+    """campaign_id -> 24 shares of rows by UTC hour of `ts_col`."""
+    counts = (
+        table.filter(table[ts_col].notnull())
+        .group_by(campaign_id=_.campaign_id, hour=table[ts_col].hour())
+        .aggregate(n=_.count())
+        .to_pyarrow()
+    )
+    out: dict[str, list[float]] = {}
+    cids = counts["campaign_id"].to_numpy(zero_copy_only=False)
+    hours = counts["hour"].to_numpy()
+    ns = counts["n"].to_numpy()
+    for cid in np.unique(cids):
+        rows = cids == cid
+        hist = np.zeros(24)
+        np.add.at(hist, hours[rows].astype(int), ns[rows])
+        out[str(cid)] = _shares(hist)
+    return out
+
+
+def _template_sketches(joined: ibis.Table, sample: int, num_perm: int) -> dict[str, tuple[list[int], dict[str, float]]]:
+    """campaign_id -> (MinHash of the union of its templates' shingles, template hash -> share in the sample)."""
+    try:
+        from distillwatch.enrich import templates
+    except ImportError:  # enrichment not installed in this build: the sketch is optional evidence
+        return {}
+    prompts = joined.filter(joined.prompt.notnull()).select("campaign_id", "prompt").distinct()
+    # A deterministic sample: order by a hash of the text, not by arrival.
+    ranked = prompts.mutate(rk=ibis.row_number().over(group_by="campaign_id", order_by=prompts.prompt.hash()))
+    rows = ranked.filter(ranked.rk < sample).select("campaign_id", "prompt").order_by(["campaign_id", "prompt"]).to_pyarrow()
+    if rows.num_rows == 0:
+        return {}
+    normal = templates.normalize(rows["prompt"].combine_chunks())
+    sigs = np.asarray(templates.minhash(normal, num_perm=num_perm))
+    hashes = pc.cast(templates.template_hash(rows["prompt"].combine_chunks()), pa.string()).to_numpy(zero_copy_only=False)
+    cids = rows["campaign_id"].to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1]])
+    # MinHash of a union of sets = element-wise minimum of the members' signatures.
+    union = np.minimum.reduceat(sigs, starts, axis=0)
+    out: dict[str, tuple[list[int], dict[str, float]]] = {}
+    bounds = list(starts) + [len(cids)]
+    for i, start in enumerate(starts):
+        values, counts = np.unique(hashes[start : bounds[i + 1]], return_counts=True)
+        dist = {str(v): float(c) / counts.sum() for v, c in zip(values, counts, strict=True)}
+        out[str(cids[start])] = ([int(x) for x in union[i]], dist)
+    return out
+
+
+def _email_patterns(joined: ibis.Table) -> dict[str, dict[str, float]]:
+    try:
+        from distillwatch.enrich import email
+    except ImportError:
+        return {}
+    rows = joined.filter(joined.email.notnull()).select("campaign_id", "email").to_pyarrow()
+    if rows.num_rows == 0:
+        return {}
+    shapes = pa.table({"campaign_id": rows["campaign_id"], "shape": email.local_part_pattern(rows["email"].combine_chunks())})
+    counts = shapes.group_by(["campaign_id", "shape"]).aggregate([("shape", "count")]).to_pylist()
+    totals: dict[str, int] = {}
+    for r in counts:
+        totals[r["campaign_id"]] = totals.get(r["campaign_id"], 0) + r["shape_count"]
+    out: dict[str, dict[str, float]] = {}
+    for r in counts:
+        if r["shape"] is not None:
+            out.setdefault(r["campaign_id"], {})[r["shape"]] = r["shape_count"] / totals[r["campaign_id"]]
+    return out
+
+
+def enrich_fingerprints(
+    fingerprints: Iterable[Fingerprint],
+    members: pa.Table,
+    exchanges: ibis.Table | None = None,
+    accounts: ibis.Table | None = None,
+    sample: int = SKETCH_SAMPLE,
+    num_perm: int = NUM_PERM,
+) -> list[Fingerprint]:
+    """Add the table-derived parts to each fingerprint.
+
+    `members` has `account_id` and `campaign_id` (the scan's accounts.parquet);
+    `exchanges` and `accounts` follow the data contract (either may be None).
+    """
+    fps = list(fingerprints)
+    members = members.select(["account_id", "campaign_id"]).filter(pc.is_valid(members["campaign_id"]))
+    if members.num_rows == 0:
+        return fps
+    member_t = ibis.memtable(members)
+    updates: dict[str, dict] = {fp.campaign_id or "": {} for fp in fps}
+
+    if exchanges is not None:
+        cols = [c for c in ("account_id", "ts", "prompt") if c in exchanges.columns]
+        joined = exchanges.select(*cols).join(member_t, "account_id")
+        for cid, prof in _hour_profiles(joined, "ts").items():
+            updates.setdefault(cid, {})["hour_profile"] = prof
+        if "prompt" in cols:
+            for cid, (sketch, dist) in _template_sketches(joined, sample, num_perm).items():
+                updates.setdefault(cid, {})["template_sketch"] = sketch
+                updates[cid]["_sample_templates"] = dist
+
+    if accounts is not None:
+        cols = [c for c in ("account_id", "created_at", "email") if c in accounts.columns]
+        joined = accounts.select(*cols).join(member_t, "account_id")
+        if "created_at" in cols:
+            for cid, prof in _hour_profiles(joined, "created_at").items():
+                updates.setdefault(cid, {})["signup_hours"] = prof
+        if "email" in cols:
+            for cid, dist in _email_patterns(joined).items():
+                updates.setdefault(cid, {})["email_patterns"] = dist
+
+    out = []
+    for fp in fps:
+        upd = dict(updates.get(fp.campaign_id or "", {}))
+        sample_templates = upd.pop("_sample_templates", None)
+        if sample_templates and not fp.templates:
+            # The scan did not list template hashes: use the sample's.
+            upd["templates"] = dict(sorted(sample_templates.items(), key=lambda kv: -kv[1])[:200])
+        out.append(fp.model_copy(update=upd))
+    return out
