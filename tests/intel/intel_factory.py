@@ -42,7 +42,16 @@ def make_campaign(
 ) -> Campaign:
     ips = list(prefixes) + list(ipv6)
     indicators = (
-        [Indicator(type="ipv4-prefix", value=p, count=exchanges // len(ips), first_seen=start, last_seen=start + timedelta(days=days - 1)) for p in prefixes]
+        [
+            Indicator(
+                type="ipv4-prefix",
+                value=p,
+                count=exchanges // len(ips),
+                first_seen=start,
+                last_seen=start + timedelta(days=days - 1),
+            )
+            for p in prefixes
+        ]
         + [Indicator(type="ipv6-prefix", value=p, count=exchanges // len(ips)) for p in ipv6]
         + [Indicator(type="asn", value=a, count=exchanges) for a in asns]
         + [Indicator(type="email-domain", value=d, count=accounts) for d in domains]
@@ -57,7 +66,8 @@ def make_campaign(
         days=days,
         exchanges_per_account=exchanges / accounts,
         exchanges_per_account_per_day=exchanges / accounts / days,
-        capabilities=capabilities or {"software_engineering": 0.7, "agentic_tool_use": 0.2, "long_horizon": 0.1},
+        capabilities=capabilities
+        or {"software_engineering": 0.7, "agentic_tool_use": 0.2, "long_horizon": 0.1},
         infrastructure=Infrastructure(
             addresses=40,
             prefixes=len(ips),
@@ -79,7 +89,14 @@ def make_campaign(
         ),
         template_hashes=counts(list(templates), exchanges),
         sample_prompts=["Write a Python function that <b>parses</b> a log file"],
-        daily=[DailyVolume(day=(start + timedelta(days=d)).date().isoformat(), exchanges=exchanges // days, accounts=accounts) for d in range(days)],
+        daily=[
+            DailyVolume(
+                day=(start + timedelta(days=d)).date().isoformat(),
+                exchanges=exchanges // days,
+                accounts=accounts,
+            )
+            for d in range(days)
+        ],
     )
 
 
@@ -112,11 +129,16 @@ def write_results(out: Path, campaigns: list[Campaign], benign: int = 20, run_id
     )
     assert n == len(cids)
     pq.write_table(
-        pa.table({"day": [c.first_seen.date().isoformat() for c in campaigns], "campaign_id": [c.campaign_id for c in campaigns],
-                  "exchanges": [c.exchanges for c in campaigns], "accounts": [c.accounts for c in campaigns]}),
+        pa.table(
+            {
+                "day": [c.first_seen.date().isoformat() for c in campaigns],
+                "campaign_id": [c.campaign_id for c in campaigns],
+                "exchanges": [c.exchanges for c in campaigns],
+                "accounts": [c.accounts for c in campaigns],
+            }
+        ),
         out / "daily.parquet",
     )
     if run_id:
         (out / "run.json").write_text(f'{{"run_id": "{run_id}"}}', encoding="utf-8")
     return out
-

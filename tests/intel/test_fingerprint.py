@@ -54,7 +54,11 @@ def test_unrelated_campaigns_score_low_and_operator_evidence_is_zero():
 def test_growth_keeps_similarity_high():
     before = from_campaign(make_campaign())
     grown = from_campaign(
-        make_campaign(accounts=400, exchanges=10400, prefixes=("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24", "100.64.1.0/24"))
+        make_campaign(
+            accounts=400,
+            exchanges=10400,
+            prefixes=("203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24", "100.64.1.0/24"),
+        )
     )
     sim = compare(before, grown)
     assert sim.overall > 0.8
@@ -64,7 +68,14 @@ def test_growth_keeps_similarity_high():
 
 def test_missing_evidence_is_not_counted_as_agreement():
     a = from_campaign(make_campaign())
-    b = a.model_copy(update={"templates": {}, "email_domains": {}, "signup_rate_per_hour": None, "disposable_email_share": None})
+    b = a.model_copy(
+        update={
+            "templates": {},
+            "email_domains": {},
+            "signup_rate_per_hour": None,
+            "disposable_email_share": None,
+        }
+    )
     sim = compare(a, b)
     assert sim.by_type["templates"] is None and sim.by_type["registration"] is None
     assert "templates: no data" in sim.explain()

@@ -17,7 +17,11 @@ NOW = datetime(2026, 6, 10, tzinfo=UTC)
 @pytest.fixture
 def results(tmp_path, con):
     camp = make_campaign("C1", domains=("mailbox.example", "gmail.com"))
-    d = write_results(tmp_path / "r", [camp, make_campaign("C2", prefixes=("192.0.2.0/24",), ipv6=(), templates=("9999",))], run_id="run1")
+    d = write_results(
+        tmp_path / "r",
+        [camp, make_campaign("C2", prefixes=("192.0.2.0/24",), ipv6=(), templates=("9999",))],
+        run_id="run1",
+    )
     track_results(d, con)
     return d
 
@@ -32,10 +36,24 @@ def test_export_parses_back_and_has_every_object_type(results, tmp_path):
     res = export_results(results, out, now=NOW)
     bundle, kinds = _objects(out)
     assert res.campaigns == 2
-    for t in ("identity", "marking-definition", "attack-pattern", "campaign", "infrastructure", "indicator", "relationship", "sighting", "extension-definition"):
+    for t in (
+        "identity",
+        "marking-definition",
+        "attack-pattern",
+        "campaign",
+        "infrastructure",
+        "indicator",
+        "relationship",
+        "sighting",
+        "extension-definition",
+    ):
         assert kinds[t] >= 1, t
     # TLP:AMBER (TLP 2.0) by default on every object the producer made
-    assert all(TLP2_IDS["amber"] in o.object_marking_refs for o in bundle.objects if getattr(o, "created_by_ref", None) == bundle.objects[2].id)
+    assert all(
+        TLP2_IDS["amber"] in o.object_marking_refs
+        for o in bundle.objects
+        if getattr(o, "created_by_ref", None) == bundle.objects[2].id
+    )
     attack = next(o for o in bundle.objects if o.type == "attack-pattern")
     assert "AML.T0024.002" in {r.external_id for r in attack.external_references}
     patterns = {o.pattern for o in bundle.objects if o.type == "indicator"}
@@ -106,8 +124,12 @@ def test_import_stores_matchable_indicators(results, tmp_path, con):
     export_results(results, out, producer="Provider A", now=NOW)
     res = import_bundle(con, out, now=NOW)
     assert res.partner == "Provider A"
-    assert res.kinds == Counter({"ipv4-prefix": 3, "template-hash": 4, "ipv6-prefix": 1, "asn": 2, "email-domain": 2})
-    rows = con.execute("SELECT DISTINCT kind, value FROM intel_partner_indicators WHERE kind = 'email-domain'").fetchall()
+    assert res.kinds == Counter(
+        {"ipv4-prefix": 3, "template-hash": 4, "ipv6-prefix": 1, "asn": 2, "email-domain": 2}
+    )
+    rows = con.execute(
+        "SELECT DISTINCT kind, value FROM intel_partner_indicators WHERE kind = 'email-domain'"
+    ).fetchall()
     assert rows == [("email-domain", "mailbox.example")]
     # importing again replaces, it does not duplicate
     import_bundle(con, out, now=NOW)
@@ -120,12 +142,29 @@ def test_import_of_a_foreign_bundle_skips_what_it_cannot_match(tmp_path, con):
     common = {"created_by_ref": ident.id, "valid_from": "2026-01-01T00:00:00Z"}
     objs = [
         ident,
-        stix2.Indicator(pattern="[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'Burner.example']", pattern_type="stix", **common),
-        stix2.Indicator(pattern="[ipv4-addr:value = '198.51.100.7' AND ipv4-addr:value = '198.51.100.8']", pattern_type="stix", **common),
-        stix2.Indicator(pattern="[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']", pattern_type="stix", **common),
+        stix2.Indicator(
+            pattern="[ipv4-addr:value = '198.51.100.7'] OR [domain-name:value = 'Burner.example']",
+            pattern_type="stix",
+            **common,
+        ),
+        stix2.Indicator(
+            pattern="[ipv4-addr:value = '198.51.100.7' AND ipv4-addr:value = '198.51.100.8']",
+            pattern_type="stix",
+            **common,
+        ),
+        stix2.Indicator(
+            pattern="[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']",
+            pattern_type="stix",
+            **common,
+        ),
         stix2.Indicator(pattern="[ipv4-addr:value ISSUBSET '10.0.0.0/4']", pattern_type="stix", **common),
-        stix2.Indicator(pattern="alert tcp any any -> any any (msg:\"x\";)", pattern_type="snort", **common),
-        stix2.Indicator(pattern="[ipv4-addr:value = '192.0.2.1']", pattern_type="stix", valid_until="2026-02-01T00:00:00Z", **common),
+        stix2.Indicator(pattern='alert tcp any any -> any any (msg:"x";)', pattern_type="snort", **common),
+        stix2.Indicator(
+            pattern="[ipv4-addr:value = '192.0.2.1']",
+            pattern_type="stix",
+            valid_until="2026-02-01T00:00:00Z",
+            **common,
+        ),
     ]
     path = tmp_path / "foreign.json"
     path.write_text(stix2.Bundle(objects=objs).serialize())
@@ -135,7 +174,10 @@ def test_import_of_a_foreign_bundle_skips_what_it_cannot_match(tmp_path, con):
     assert res.skipped["expired"] == 1 and res.skipped["range too broad"] == 1
     assert res.skipped["pattern type snort"] == 1
     assert sum(res.skipped.values()) == 5
-    assert con.execute("SELECT value FROM intel_partner_indicators ORDER BY value").fetchall() == [("198.51.100.7/32",), ("burner.example",)]
+    assert con.execute("SELECT value FROM intel_partner_indicators ORDER BY value").fetchall() == [
+        ("198.51.100.7/32",),
+        ("burner.example",),
+    ]
 
 
 def test_import_of_a_non_json_file_names_the_file(tmp_path, con):

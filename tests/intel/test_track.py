@@ -6,7 +6,13 @@ from intel_factory import T0, make_campaign, write_results
 from distillwatch.campaigns.model import read_campaigns
 from distillwatch.intel.track import match_campaigns, read_fingerprints, track_results
 
-OTHER = dict(prefixes=("192.0.2.0/24",), ipv6=(), asns=("64511",), templates=("1111111111111111",), domains=("other.example",))
+OTHER = dict(
+    prefixes=("192.0.2.0/24",),
+    ipv6=(),
+    asns=("64511",),
+    templates=("1111111111111111",),
+    domains=("other.example",),
+)
 
 
 def test_first_scan_records_new_campaigns(con, tmp_path):
@@ -16,7 +22,9 @@ def test_first_scan_records_new_campaigns(con, tmp_path):
     (c,) = read_campaigns(d / "campaigns.json")
     assert c.history.status == "new" and c.history.scans == 1 and c.history.first_run_id == "run1"
     assert c.attribution is not None and c.attribution.actor is None
-    assert con.execute("SELECT campaign_id, run_id, scan_id FROM intel_campaign_runs").fetchall() == [("C1", "run1", "C1")]
+    assert con.execute("SELECT campaign_id, run_id, scan_id FROM intel_campaign_runs").fetchall() == [
+        ("C1", "run1", "C1")
+    ]
     assert set(read_fingerprints(d)) == {"C1"}
 
 
@@ -47,7 +55,10 @@ def test_returning_campaign_keeps_its_id_and_reports_growth_and_movement(con, tm
     acc = pq.read_table(d / "accounts.parquet").to_pylist()
     by_old = {r["account_id"].split("-acct-")[0]: r for r in acc if r["campaign_id"]}
     assert by_old["C5"]["campaign_id"] == "C1" and "campaign C1 " in by_old["C5"]["reasons"]
-    assert by_old["C1"]["campaign_id"] == mapping["C1"] and f"campaign {mapping['C1']} " in by_old["C1"]["reasons"]
+    assert (
+        by_old["C1"]["campaign_id"] == mapping["C1"]
+        and f"campaign {mapping['C1']} " in by_old["C1"]["reasons"]
+    )
     assert sorted(pq.read_table(d / "daily.parquet")["campaign_id"].to_pylist()) == sorted(mapping.values())
     # the benign rows are untouched
     assert sum(r["campaign_id"] is None for r in acc) == 20

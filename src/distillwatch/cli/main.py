@@ -43,6 +43,14 @@ def _register_all() -> None:
 
     ingest.register(app)
 
+    from distillwatch.cli import respond as respond_cli
+
+    respond_cli.register(app)
+
+    from distillwatch.cli import intel as intel_cli
+
+    intel_cli.register(app)
+
 
 _register_all()
 
