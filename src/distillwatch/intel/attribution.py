@@ -30,7 +30,9 @@ class IntelError(ValueError):
 def check_name(name: str) -> str:
     name = name.strip()
     if not _NAME.match(name):
-        raise IntelError(f"actor name {name[:40]!r} must be 1-100 letters, digits, spaces or .,:'()+&/- and start with a letter or digit")
+        raise IntelError(
+            f"actor name {name[:40]!r} must be 1-100 letters, digits, spaces or .,:'()+&/- and start with a letter or digit"
+        )
     return name
 
 
@@ -50,7 +52,9 @@ def actor_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return con.execute("SELECT count(*) FROM intel_actors WHERE name = ?", [name]).fetchone()[0] > 0
 
 
-def add_fingerprints(con: duckdb.DuckDBPyConnection, actor: str, fingerprints: list[Fingerprint], source: str) -> int:
+def add_fingerprints(
+    con: duckdb.DuckDBPyConnection, actor: str, fingerprints: list[Fingerprint], source: str
+) -> int:
     if not actor_exists(con, actor):
         raise IntelError(f"unknown actor {actor[:100]!r}: add it first with `distillwatch actors add`")
     now = datetime.now(UTC)
@@ -72,21 +76,31 @@ def label_campaign(con: duckdb.DuckDBPyConnection, campaign_id: str, actor: str)
     """Record an analyst's verdict: this tracked campaign is the actor's.  Its fingerprint joins the actor's set."""
     fp = latest_fingerprint(con, campaign_id)
     if fp is None:
-        raise IntelError(f"campaign {campaign_id[:100]!r} is not in the store's history (scan with this --db first)")
+        raise IntelError(
+            f"campaign {campaign_id[:100]!r} is not in the store's history (scan with this --db first)"
+        )
     # A campaign has one label: relabelling moves it.
-    con.execute("DELETE FROM intel_actor_fingerprints WHERE source = 'label' AND campaign_id = ?", [campaign_id])
+    con.execute(
+        "DELETE FROM intel_actor_fingerprints WHERE source = 'label' AND campaign_id = ?", [campaign_id]
+    )
     add_fingerprints(con, actor, [fp], "label")
     return fp
 
 
 def labels(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = con.execute("SELECT campaign_id, actor FROM intel_actor_fingerprints WHERE source = 'label'").fetchall()
+    rows = con.execute(
+        "SELECT campaign_id, actor FROM intel_actor_fingerprints WHERE source = 'label'"
+    ).fetchall()
     return {cid: actor for cid, actor in rows}
 
 
 def load_actors(con: duckdb.DuckDBPyConnection) -> dict[str, list[Fingerprint]]:
-    out: dict[str, list[Fingerprint]] = {name: [] for (name,) in con.execute("SELECT name FROM intel_actors ORDER BY name").fetchall()}
-    for actor, fp in con.execute("SELECT actor, fingerprint FROM intel_actor_fingerprints ORDER BY added_at").fetchall():
+    out: dict[str, list[Fingerprint]] = {
+        name: [] for (name,) in con.execute("SELECT name FROM intel_actors ORDER BY name").fetchall()
+    }
+    for actor, fp in con.execute(
+        "SELECT actor, fingerprint FROM intel_actor_fingerprints ORDER BY added_at"
+    ).fetchall():
         out.setdefault(actor, []).append(Fingerprint.model_validate_json(fp))
     return out
 
@@ -119,7 +133,11 @@ def attribute(
             continue
         best = max((compare(fp, other) for other in fps), key=lambda s: s.overall)
         sims = {k: round(v, 3) for k, v in best.by_type.items() if v is not None}
-        candidates.append(ActorCandidate(actor=actor, confidence=round(best.overall, 3), similarity=sims, explanation=best.explain()))
+        candidates.append(
+            ActorCandidate(
+                actor=actor, confidence=round(best.overall, 3), similarity=sims, explanation=best.explain()
+            )
+        )
     candidates.sort(key=lambda c: (-c.confidence, c.actor))
     candidates = candidates[:MAX_CANDIDATES]
 
@@ -133,7 +151,10 @@ def attribute(
             explanation=f"An analyst labelled this campaign as {labelled_actor}.",
         )
     if not candidates:
-        return Attribution(threshold=threshold, explanation="Unattributed: the store holds no actor fingerprints to compare with.")
+        return Attribution(
+            threshold=threshold,
+            explanation="Unattributed: the store holds no actor fingerprints to compare with.",
+        )
     top = candidates[0]
     strongest = max(top.similarity.items(), key=lambda kv: kv[1] * EVIDENCE_WEIGHTS[kv[0]], default=None)
     if top.confidence < threshold:
@@ -147,7 +168,9 @@ def attribute(
             ),
         )
     runner_up = (
-        f" The next candidate, {candidates[1].actor}, scores {candidates[1].confidence:.2f}." if len(candidates) > 1 else ""
+        f" The next candidate, {candidates[1].actor}, scores {candidates[1].confidence:.2f}."
+        if len(candidates) > 1
+        else ""
     )
     lead = f" The strongest evidence is {strongest[0]} ({strongest[1]:.2f})." if strongest else ""
     return Attribution(

@@ -59,9 +59,13 @@ class Fingerprint(BaseModel):
     email_domains: dict[str, float] = Field({}, description="domain -> share of accounts")
     email_patterns: dict[str, float] = Field({}, description="local-part shape -> share of accounts")
     disposable_email_share: float | None = None
-    signup_rate_per_hour: float | None = Field(None, description="accounts registered per hour of the sign-up span")
+    signup_rate_per_hour: float | None = Field(
+        None, description="accounts registered per hour of the sign-up span"
+    )
     signup_hours: list[float] = Field([], description="24 shares of sign-ups by UTC hour, empty when unknown")
-    hour_profile: list[float] = Field([], description="24 shares of exchanges by UTC hour, empty when unknown")
+    hour_profile: list[float] = Field(
+        [], description="24 shares of exchanges by UTC hour, empty when unknown"
+    )
     exchanges_per_account_day: float | None = None
 
 
@@ -252,7 +256,9 @@ def compare(a: Fingerprint, b: Fingerprint) -> Similarity:
         if hp is not None:
             bits.append(f"hour-of-day profiles overlap {hp:.0%}")
         if pace is not None:
-            bits.append(f"{a.exchanges_per_account_day:.0f} vs {b.exchanges_per_account_day:.0f} exchanges per account-day")
+            bits.append(
+                f"{a.exchanges_per_account_day:.0f} vs {b.exchanges_per_account_day:.0f} exchanges per account-day"
+            )
         details["timing"] = "; ".join(bits)
 
     caps = profile_similarity(*_aligned(a.capabilities, b.capabilities))

@@ -50,7 +50,9 @@ def _hour_profiles(table: ibis.Table, ts_col: str) -> dict[str, list[float]]:
     return out
 
 
-def _template_sketches(joined: ibis.Table, sample: int, num_perm: int) -> dict[str, tuple[list[int], dict[str, float]]]:
+def _template_sketches(
+    joined: ibis.Table, sample: int, num_perm: int
+) -> dict[str, tuple[list[int], dict[str, float]]]:
     """campaign_id -> (MinHash of the union of its templates' shingles, template hash -> share in the sample)."""
     try:
         from distillwatch.enrich import templates
@@ -59,12 +61,19 @@ def _template_sketches(joined: ibis.Table, sample: int, num_perm: int) -> dict[s
     prompts = joined.filter(joined.prompt.notnull()).select("campaign_id", "prompt").distinct()
     # A deterministic sample: order by a hash of the text, not by arrival.
     ranked = prompts.mutate(rk=ibis.row_number().over(group_by="campaign_id", order_by=prompts.prompt.hash()))
-    rows = ranked.filter(ranked.rk < sample).select("campaign_id", "prompt").order_by(["campaign_id", "prompt"]).to_pyarrow()
+    rows = (
+        ranked.filter(ranked.rk < sample)
+        .select("campaign_id", "prompt")
+        .order_by(["campaign_id", "prompt"])
+        .to_pyarrow()
+    )
     if rows.num_rows == 0:
         return {}
     normal = templates.normalize(rows["prompt"].combine_chunks())
     sigs = np.asarray(templates.minhash(normal, num_perm=num_perm))
-    hashes = pc.cast(templates.template_hash(rows["prompt"].combine_chunks()), pa.string()).to_numpy(zero_copy_only=False)
+    hashes = pc.cast(templates.template_hash(rows["prompt"].combine_chunks()), pa.string()).to_numpy(
+        zero_copy_only=False
+    )
     cids = rows["campaign_id"].to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1]])
     # MinHash of a union of sets = element-wise minimum of the members' signatures.
@@ -86,7 +95,12 @@ def _email_patterns(joined: ibis.Table) -> dict[str, dict[str, float]]:
     rows = joined.filter(joined.email.notnull()).select("campaign_id", "email").to_pyarrow()
     if rows.num_rows == 0:
         return {}
-    shapes = pa.table({"campaign_id": rows["campaign_id"], "shape": email.local_part_pattern(rows["email"].combine_chunks())})
+    shapes = pa.table(
+        {
+            "campaign_id": rows["campaign_id"],
+            "shape": email.local_part_pattern(rows["email"].combine_chunks()),
+        }
+    )
     counts = shapes.group_by(["campaign_id", "shape"]).aggregate([("shape", "count")]).to_pylist()
     totals: dict[str, int] = {}
     for r in counts:

@@ -104,7 +104,9 @@ def indicator_pattern(ind: Indicator) -> PatternSpec | None:
             obj = "ipv4-addr" if net.version == 4 else "ipv6-addr"
             kind = "ipv4-prefix" if net.version == 4 else "ipv6-prefix"
             if net.num_addresses == 1:
-                return PatternSpec(f"[{obj}:value = {quote(str(net.network_address))}]", kind, str(net), False)
+                return PatternSpec(
+                    f"[{obj}:value = {quote(str(net.network_address))}]", kind, str(net), False
+                )
             return PatternSpec(f"[{obj}:value ISSUBSET {quote(str(net))}]", kind, str(net), False)
         if ind.type == "asn":
             number = int(value.upper().removeprefix("AS"))
@@ -171,19 +173,28 @@ def build_bundle(
     marking = tlp_marking(tlp)
     marks = [marking.id]
     identity = stix2.Identity(
-        id=stix_id("identity", producer), name=producer, identity_class="organization",
-        description=f"Producer of this bundle (distillwatch {__version__}).", created=now, modified=now,
+        id=stix_id("identity", producer),
+        name=producer,
+        identity_class="organization",
+        description=f"Producer of this bundle (distillwatch {__version__}).",
+        created=now,
+        modified=now,
     )
     common = {"created_by_ref": identity.id, "object_marking_refs": marks, "created": now, "modified": now}
     extension = stix2.ExtensionDefinition(
-        id=DW_EXTENSION_ID, created_by_ref=identity.id, created=now, modified=now,
+        id=DW_EXTENSION_ID,
+        created_by_ref=identity.id,
+        created=now,
+        modified=now,
         name="distillwatch campaign fingerprint",
         description=(
             "Properties added by distillwatch: on Campaign, figures (accounts, exchanges, days, rates, capability "
             "shares) and the shareable fingerprint (template hashes, MinHash sketch, prefixes, ASNs, registration "
             f"and timing profiles; never raw text); on Indicator, the algorithm of `{TEMPLATE_OBJECT}:hash`."
         ),
-        schema=DW_EXTENSION_SCHEMA, version="1.0.0", extension_types=["property-extension"],
+        schema=DW_EXTENSION_SCHEMA,
+        version="1.0.0",
+        extension_types=["property-extension"],
         object_marking_refs=marks,
     )
     attack = stix2.AttackPattern(
@@ -193,15 +204,27 @@ def build_bundle(
             "Many accounts, often behind proxy networks, send a model a systematic stream of prompts targeting chosen "
             "capabilities and keep the answers as training data for a rival model."
         ),
-        external_references=[{"source_name": "mitre-atlas", "external_id": i, "description": n, "url": u} for i, n, u in ATLAS],
+        external_references=[
+            {"source_name": "mitre-atlas", "external_id": i, "description": n, "url": u} for i, n, u in ATLAS
+        ],
         kill_chain_phases=[{"kill_chain_name": "mitre-atlas", "phase_name": "exfiltration"}],
         **common,
     )
     objects: list = [marking, _tlp_extension_definition(), identity, extension, attack]
     result = ExportResult(bundle=None)  # type: ignore[arg-type]
     for c in campaigns:
-        objects.extend(_campaign_objects(c, (fingerprints or {}).get(c.campaign_id), attack, identity, common,
-                                         include_raw, (account_ids or {}).get(c.campaign_id, []), result))
+        objects.extend(
+            _campaign_objects(
+                c,
+                (fingerprints or {}).get(c.campaign_id),
+                attack,
+                identity,
+                common,
+                include_raw,
+                (account_ids or {}).get(c.campaign_id, []),
+                result,
+            )
+        )
         result.campaigns += 1
     result.bundle = stix2.Bundle(objects=objects)
     return result
@@ -234,7 +257,8 @@ def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids,
             + ", ".join(f"{k} {v:.0%}" for k, v in sorted(c.capabilities.items(), key=lambda kv: -kv[1])[:3])
             + (f". {c.history.summary}" if c.history else "")
         ),
-        first_seen=c.first_seen, last_seen=c.last_seen,
+        first_seen=c.first_seen,
+        last_seen=c.last_seen,
         objective="Harvest the model's answers to train a rival model (distillation).",
         confidence=round(c.confidence * 100),
         extensions={DW_EXTENSION_ID: ext_props},
@@ -244,21 +268,31 @@ def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids,
     infrastructure = stix2.Infrastructure(
         id=stix_id("infrastructure", producer, c.campaign_id),
         name=f"Egress network of campaign {c.campaign_id}",
-        infrastructure_types=["anonymization"] if (infra.datacenter_share + infra.vpn_share + infra.tor_share) > 0.3 else ["unknown"],
+        infrastructure_types=["anonymization"]
+        if (infra.datacenter_share + infra.vpn_share + infra.tor_share) > 0.3
+        else ["unknown"],
         description=(
             f"{infra.addresses:,} addresses in {infra.prefixes:,} prefixes and {infra.asns:,} autonomous systems; "
             f"datacenter {infra.datacenter_share:.0%}, VPN {infra.vpn_share:.0%}, Tor {infra.tor_share:.0%}."
         ),
-        first_seen=c.first_seen, last_seen=c.last_seen,
+        first_seen=c.first_seen,
+        last_seen=c.last_seen,
         **common,
     )
     rel = _relationships(producer, common)
     out = [campaign, infrastructure, rel(campaign, "uses", attack), rel(campaign, "uses", infrastructure)]
-    out.append(stix2.Sighting(
-        id=stix_id("sighting", producer, c.campaign_id, "campaign"), sighting_of_ref=campaign.id,
-        count=min(c.exchanges, STIX_MAX_COUNT), first_seen=c.first_seen, last_seen=c.last_seen,
-        where_sighted_refs=[identity.id], description=f"{c.exchanges:,} exchanges from {c.accounts:,} accounts.", **common,
-    ))
+    out.append(
+        stix2.Sighting(
+            id=stix_id("sighting", producer, c.campaign_id, "campaign"),
+            sighting_of_ref=campaign.id,
+            count=min(c.exchanges, STIX_MAX_COUNT),
+            first_seen=c.first_seen,
+            last_seen=c.last_seen,
+            where_sighted_refs=[identity.id],
+            description=f"{c.exchanges:,} exchanges from {c.accounts:,} accounts.",
+            **common,
+        )
+    )
     per_kind: dict[str, int] = {}
     seen: set[str] = set()
     for ind in sorted(c.indicators, key=lambda i: -i.count):
@@ -274,37 +308,63 @@ def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids,
         last = max(ind.last_seen or c.last_seen, first)
         extra = {}
         if spec.kind == "template-hash":
-            extra["extensions"] = {DW_EXTENSION_ID: {"extension_type": "property-extension", "template_algorithm": TEMPLATE_ALGORITHM}}
+            extra["extensions"] = {
+                DW_EXTENSION_ID: {
+                    "extension_type": "property-extension",
+                    "template_algorithm": TEMPLATE_ALGORITHM,
+                }
+            }
         indicator = stix2.Indicator(
             id=stix_id("indicator", producer, c.campaign_id, spec.pattern),
             name=f"{spec.kind} {spec.value} (campaign {c.campaign_id})",
-            description=("Weak alone: honest users share it; combine with other evidence." if spec.weak
-                         else f"Used by distillation campaign {c.campaign_id}."),
+            description=(
+                "Weak alone: honest users share it; combine with other evidence."
+                if spec.weak
+                else f"Used by distillation campaign {c.campaign_id}."
+            ),
             indicator_types=["anomalous-activity" if spec.weak else "malicious-activity"],
-            pattern=spec.pattern, pattern_type="stix", pattern_version="2.1",
-            valid_from=first, confidence=round(c.confidence * (50 if spec.weak else 100)),
-            **extra, **common,
+            pattern=spec.pattern,
+            pattern_type="stix",
+            pattern_version="2.1",
+            valid_from=first,
+            confidence=round(c.confidence * (50 if spec.weak else 100)),
+            **extra,
+            **common,
         )
         out.append(indicator)
         out.append(rel(indicator, "indicates", campaign))
         if spec.kind in ("ipv4-prefix", "ipv6-prefix", "asn"):
             out.append(rel(indicator, "indicates", infrastructure))
-        out.append(stix2.Sighting(
-            id=stix_id("sighting", producer, c.campaign_id, spec.pattern), sighting_of_ref=indicator.id,
-            count=min(max(ind.count, 1), STIX_MAX_COUNT), first_seen=first, last_seen=last,
-            where_sighted_refs=[identity.id], **common,
-        ))
+        out.append(
+            stix2.Sighting(
+                id=stix_id("sighting", producer, c.campaign_id, spec.pattern),
+                sighting_of_ref=indicator.id,
+                count=min(max(ind.count, 1), STIX_MAX_COUNT),
+                first_seen=first,
+                last_seen=last,
+                where_sighted_refs=[identity.id],
+                **common,
+            )
+        )
         result.indicators += 1
     attr = c.attribution
     if attr is not None and attr.actor:
         intrusion = stix2.IntrusionSet(
-            id=stix_id("intrusion-set", producer, attr.actor), name=attr.actor,
+            id=stix_id("intrusion-set", producer, attr.actor),
+            name=attr.actor,
             description="Actor an analyst of the producer tracks; see the attributed-to relationship's confidence.",
             **common,
         )
         out.append(intrusion)
-        out.append(rel(campaign, "attributed-to", intrusion, confidence=round(attr.confidence * 100),
-                       description=attr.explanation[:1000]))
+        out.append(
+            rel(
+                campaign,
+                "attributed-to",
+                intrusion,
+                confidence=round(attr.confidence * 100),
+                description=attr.explanation[:1000],
+            )
+        )
     return out
 
 
@@ -312,7 +372,11 @@ def _relationships(producer: str, common: dict):
     def rel(src, kind: str, dst, **kw) -> stix2.Relationship:
         return stix2.Relationship(
             id=stix_id("relationship", producer, src.id, kind, dst.id),
-            source_ref=src.id, relationship_type=kind, target_ref=dst.id, **kw, **common,
+            source_ref=src.id,
+            relationship_type=kind,
+            target_ref=dst.id,
+            **kw,
+            **common,
         )
 
     return rel
@@ -333,7 +397,9 @@ def export_results(
     results_dir = Path(results_dir)
     path = results_dir / "campaigns.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no campaigns.json (is {results_dir} a `distillwatch scan --out` directory?)")
+        raise FileNotFoundError(
+            f"{path}: no campaigns.json (is {results_dir} a `distillwatch scan --out` directory?)"
+        )
     campaigns = read_campaigns(path)
     if campaign_id is not None:
         campaigns = [c for c in campaigns if c.campaign_id == campaign_id]
@@ -345,8 +411,12 @@ def export_results(
         wanted = {c.campaign_id for c in campaigns}
         t = t.filter(pc.is_in(t["campaign_id"], value_set=pa.array(sorted(wanted), pa.string())))
         grouped = t.group_by("campaign_id").aggregate([("account_id", "list")])
-        account_ids = dict(zip(grouped["campaign_id"].to_pylist(), grouped["account_id_list"].to_pylist(), strict=True))
-    result = build_bundle(campaigns, read_fingerprints(results_dir), tlp, include_raw, account_ids, producer, now)
+        account_ids = dict(
+            zip(grouped["campaign_id"].to_pylist(), grouped["account_id_list"].to_pylist(), strict=True)
+        )
+    result = build_bundle(
+        campaigns, read_fingerprints(results_dir), tlp, include_raw, account_ids, producer, now
+    )
     Path(out).write_text(result.bundle.serialize(pretty=True), encoding="utf-8")
     return result
 

@@ -28,9 +28,15 @@ from distillwatch.intel.stix_export import TEMPLATE_OBJECT, load_bundle
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 # e-mail suffix regexes partners write: '@x\.com$', '.*@x\.com$', '^[^@]+@x\.com$', '(?i)@x\.com$'
-_EMAIL_SUFFIX = re.compile(r"^(?:\(\?i\))?(?:\^?(?:\.\*|\.\+|\[\^@\]\+|\[\^@\]\*)?)?@((?:[A-Za-z0-9-]+\\\.)+[A-Za-z0-9-]+)\$$")
+_EMAIL_SUFFIX = re.compile(
+    r"^(?:\(\?i\))?(?:\^?(?:\.\*|\.\+|\[\^@\]\+|\[\^@\]\*)?)?@((?:[A-Za-z0-9-]+\\\.)+[A-Za-z0-9-]+)\$$"
+)
 _HASH = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
-_COMPARISONS = (sp.EqualityComparisonExpression, sp.IsSubsetComparisonExpression, sp.MatchesComparisonExpression)
+_COMPARISONS = (
+    sp.EqualityComparisonExpression,
+    sp.IsSubsetComparisonExpression,
+    sp.MatchesComparisonExpression,
+)
 _PARTNER = re.compile(r"[^\w .,:'()+&/-]+", re.UNICODE)
 
 
@@ -166,19 +172,44 @@ def import_bundle(
                 values.append(got)
         name = (getattr(obj, "name", None) or "")[:200]
         for kind, value in dict.fromkeys(values):
-            rows.append([partner, obj.id, kind, value, name, getattr(obj, "confidence", None), obj.valid_from, until, now])
+            rows.append(
+                [
+                    partner,
+                    obj.id,
+                    kind,
+                    value,
+                    name,
+                    getattr(obj, "confidence", None),
+                    obj.valid_from,
+                    until,
+                    now,
+                ]
+            )
             res.kinds[kind] += 1
     con.execute("BEGIN")
     try:
         # A re-import of the partner's updated bundle replaces its earlier copy of each indicator.
         ids = sorted({r[1] for r in rows})
         if ids:
-            con.execute("DELETE FROM intel_partner_indicators WHERE partner = ? AND list_contains(?, indicator_id)", [partner, ids])
-            con.executemany("INSERT OR REPLACE INTO intel_partner_indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            con.execute(
+                "DELETE FROM intel_partner_indicators WHERE partner = ? AND list_contains(?, indicator_id)",
+                [partner, ids],
+            )
+            con.executemany(
+                "INSERT OR REPLACE INTO intel_partner_indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
         con.execute(
             "INSERT INTO intel_imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [partner, str(path)[:500], getattr(bundle, "id", None), now, res.objects, res.indicators, len(rows),
-             json.dumps(dict(res.skipped))],
+            [
+                partner,
+                str(path)[:500],
+                getattr(bundle, "id", None),
+                now,
+                res.objects,
+                res.indicators,
+                len(rows),
+                json.dumps(dict(res.skipped)),
+            ],
         )
         con.execute("COMMIT")
     except Exception:

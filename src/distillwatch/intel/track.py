@@ -54,7 +54,16 @@ def _history(con: duckdb.DuckDBPyConnection, exclude_run: str) -> list[dict]:
         """,
         [exclude_run],
     ).fetchall()
-    keys = ("campaign_id", "run_id", "fingerprint", "accounts", "exchanges", "first_seen", "scans", "first_run")
+    keys = (
+        "campaign_id",
+        "run_id",
+        "fingerprint",
+        "accounts",
+        "exchanges",
+        "first_seen",
+        "scans",
+        "first_run",
+    )
     out = [dict(zip(keys, r, strict=True)) for r in rows]
     for h in out:
         h["fingerprint"] = Fingerprint.model_validate_json(h["fingerprint"])
@@ -173,8 +182,20 @@ def match_campaigns(
         hist.summary = _summary(c, hist)
         tracked_fp = fp.model_copy(update={"campaign_id": new_id})
         out.append(c.model_copy(update={"campaign_id": new_id, "history": hist}))
-        rows.append([new_id, run_id, c.campaign_id, now, c.first_seen, c.last_seen, c.accounts, c.exchanges, score,
-                     tracked_fp.model_dump_json()])
+        rows.append(
+            [
+                new_id,
+                run_id,
+                c.campaign_id,
+                now,
+                c.first_seen,
+                c.last_seen,
+                c.accounts,
+                c.exchanges,
+                score,
+                tracked_fp.model_dump_json(),
+            ]
+        )
     if rows:
         con.executemany("INSERT INTO intel_campaign_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return out
@@ -208,12 +229,18 @@ def _rewrite_parquet(path: Path, mapping: dict[str, str], text_cols: tuple[str, 
     table = pq.read_table(path)
     if "campaign_id" not in table.column_names:
         return
-    table = table.set_column(table.schema.get_field_index("campaign_id"), table.schema.field("campaign_id"),
-                             _remap(table["campaign_id"], mapping))
+    table = table.set_column(
+        table.schema.get_field_index("campaign_id"),
+        table.schema.field("campaign_id"),
+        _remap(table["campaign_id"], mapping),
+    )
     for name in text_cols:
         if name in table.column_names:
-            table = table.set_column(table.schema.get_field_index(name), table.schema.field(name),
-                                     _remap_text(table[name], mapping))
+            table = table.set_column(
+                table.schema.get_field_index(name),
+                table.schema.field(name),
+                _remap_text(table[name], mapping),
+            )
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
