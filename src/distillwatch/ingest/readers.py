@@ -1,0 +1,466 @@
+"""Streaming readers: each input format -> Arrow record batches of raw contract columns.
+
+A reader only finds records and their row numbers.  It sets aside what it
+cannot turn into a record at all (a malformed JSON line, a ragged CSV row,
+invalid UTF-8) as a :class:`Reject`; every value-level check happens later, in
+:mod:`distillwatch.ingest.validate`, vectorised over the batch.
+
+Row numbers are 1-based: the line for JSON Lines, the physical line where the
+record starts for CSV (the header is line 1), the row within the file for
+Parquet.  Unknown extra columns and keys are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from distillwatch.ingest import errors as E
+from distillwatch.ingest.adapters import AdapterError, chat_record, otel_spans
+from distillwatch.ingest.errors import UnreadableInputError
+from distillwatch.ingest.options import IngestOptions
+from distillwatch.ingest.sources import Source
+from distillwatch.ingest.spec import ROW, TableSpec
+
+CSV_FIELD_LIMIT = 256 << 20  # a CSV cell may hold a very long prompt; truncation happens later
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record set aside before or during validation."""
+
+    row: int
+    field: str | None
+    reason: str
+    detail: str
+    raw: str
+
+
+@dataclass
+class RawBatch:
+    """Records found in one stretch of a source.  ``read`` counts rejects too."""
+
+    table: pa.Table | None
+    rejects: list[Reject] = field(default_factory=list)
+    read: int = 0
+    bytes_done: int = 0
+    ignored: int = 0  # OTel spans that are not GenAI calls (not exchanges, not records)
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
+
+
+def raw_json(obj: Any, limit: int) -> str:
+    """A bounded JSON rendering of a rejected record, long strings cut first."""
+
+    def cut(v: Any) -> Any:
+        if isinstance(v, str) and len(v) > limit:
+            return v[:limit]
+        if isinstance(v, bytes):
+            return cut(v.decode("utf-8", "replace"))
+        if isinstance(v, dict):
+            return {str(k): cut(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [cut(x) for x in v[:100]]
+        return v
+
+    return bounded(json.dumps(cut(obj), ensure_ascii=False, default=str), limit)
+
+
+# --- byte streams ------------------------------------------------------------------
+
+
+@contextmanager
+def _open_bytes(source: Source) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
+    """(decompressed stream, underlying file) so progress can follow compressed bytes."""
+    with open(source.path, "rb") as raw:
+        if source.gzipped:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz, raw
+        else:
+            yield raw, raw
+
+
+def _guard(source: Source, it: Iterable[RawBatch]) -> Iterator[RawBatch]:
+    """Turn decompression and I/O failures in the middle of a file into a clear error."""
+    try:
+        yield from it
+    except (OSError, EOFError, zlib.error) as e:
+        raise UnreadableInputError(source.path, f"read failed part-way ({e.__class__.__name__}: {e})") from None
+
+
+# --- turning parsed records into an all-string Arrow table --------------------------
+
+
+class _WrongType(ValueError):
+    pass
+
+
+def _cell(value: Any) -> str | None:
+    """A JSON value as text for validation; numbers keep their spelling, structures are wrong types."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise _WrongType("boolean")
+    if isinstance(value, int | float):
+        return repr(value)
+    raise _WrongType(type(value).__name__.replace("dict", "object").replace("list", "array"))
+
+
+def records_to_batch(
+    records: list[tuple[int, dict[str, Any]]], spec: TableSpec, raw_limit: int
+) -> tuple[pa.Table | None, list[Reject]]:
+    """Rows of (row number, record) -> an all-string table; wrong-typed records become rejects."""
+    names = spec.names
+    columns: dict[str, list[str | None]] = {n: [] for n in names}
+    rows: list[int] = []
+    rejects: list[Reject] = []
+    for row, record in records:
+        try:
+            cells = [_cell(record.get(n)) for n in names]
+        except _WrongType:
+            bad = next(n for n in names if _is_wrong(record.get(n)))
+            kind = type(record.get(bad)).__name__
+            rejects.append(Reject(row, bad, E.WRONG_TYPE, f"{bad} is a JSON {kind}", raw_json(record, raw_limit)))
+            continue
+        for n, c in zip(names, cells, strict=True):
+            columns[n].append(c)
+        rows.append(row)
+    if not rows:
+        return None, rejects
+    arrays = {n: pa.array(columns[n], pa.string()) for n in names}
+    arrays[ROW] = pa.array(rows, pa.int64())
+    return pa.table(arrays), rejects
+
+
+def _is_wrong(value: Any) -> bool:
+    try:
+        _cell(value)
+    except _WrongType:
+        return True
+    return False
+
+
+# --- Parquet --------------------------------------------------------------------------
+
+
+def iter_parquet(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
+    try:
+        pf = pq.ParquetFile(source.path)
+    except (pa.ArrowException, OSError) as e:
+        raise UnreadableInputError(source.path, f"not a readable Parquet file ({e})") from None
+    present = set(pf.schema_arrow.names)
+    spec.check_columns(source.path, present)
+    columns = [n for n in spec.names if n in present]
+    total_rows = max(pf.metadata.num_rows, 1)
+    size = source.path.stat().st_size
+    offset = 0
+    try:
+        for batch in pf.iter_batches(batch_size=options.batch_rows, columns=columns, use_threads=True):
+            n = batch.num_rows
+            table = pa.Table.from_batches([batch]).append_column(
+                ROW, pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
+            )
+            offset += n
+            yield RawBatch(table, [], n, int(size * n / total_rows))
+    except (pa.ArrowException, OSError) as e:
+        raise UnreadableInputError(source.path, f"corrupt Parquet after row {offset} ({e})") from None
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    old = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
+    return _guard(source, _iter_csv(source, spec, options))
+
+
+def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
+    limit = options.raw_max_chars
+    with _open_bytes(source) as (stream, raw), _csv_field_limit(CSV_FIELD_LIMIT):
+        bad_lines: set[int] = set()
+        line_no = 0
+
+        def lines() -> Iterator[str]:
+            # Decode line by line so invalid UTF-8 is pinned to its line, not the file.
+            nonlocal line_no
+            for chunk in stream:
+                line_no += 1
+                try:
+                    yield chunk.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad_lines.add(line_no)
+                    yield chunk.decode("utf-8", "replace")
+
+        reader = csv.reader(lines())
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise UnreadableInputError(source.path, "the CSV file has no header row") from None
+        except csv.Error as e:
+            raise UnreadableInputError(source.path, f"cannot parse the CSV header ({e})") from None
+        if 1 in bad_lines:
+            raise UnreadableInputError(source.path, "the CSV header is not valid UTF-8")
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        spec.check_columns(source.path, set(header))
+        index = {n: header.index(n) for n in spec.names if n in header}
+        width = len(header)
+
+        columns: dict[str, list[str | None]] = {n: [] for n in index}
+        rows: list[int] = []
+        rejects: list[Reject] = []
+        read = 0
+        prev_end = reader.line_num
+        last_pos = 0
+
+        def flush() -> RawBatch:
+            nonlocal columns, rows, rejects, read, last_pos
+            table = None
+            if rows:
+                arrays = {n: pa.array(v, pa.string()) for n, v in columns.items()}
+                arrays[ROW] = pa.array(rows, pa.int64())
+                table = pa.table(arrays)
+            pos = raw.tell()
+            batch = RawBatch(table, rejects, read, pos - last_pos)
+            columns, rows, rejects, read, last_pos = {n: [] for n in index}, [], [], 0, pos
+            return batch
+
+        while True:
+            start = prev_end + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                read += 1
+                rejects.append(Reject(start, None, E.BAD_CSV_ROW, f"CSV parse error: {e}", ""))
+                prev_end = reader.line_num
+                continue
+            end = prev_end = reader.line_num
+            if not record:
+                continue  # a blank line is not a record
+            read += 1
+            if bad_lines:
+                hit = [n for n in range(start, end + 1) if n in bad_lines]
+                bad_lines.difference_update(n for n in list(bad_lines) if n <= end)
+                if hit:
+                    rejects.append(
+                        Reject(start, None, E.INVALID_UTF8, f"invalid UTF-8 on line {hit[0]}", bounded(",".join(record), limit))
+                    )
+                    continue
+            if len(record) != width:
+                span = f"lines {start}-{end}" if end > start else f"line {start}"
+                rejects.append(
+                    Reject(
+                        start,
+                        None,
+                        E.BAD_CSV_ROW,
+                        f"{len(record)} fields where the header has {width} ({span})",
+                        bounded(",".join(record), limit),
+                    )
+                )
+                continue
+            for n, i in index.items():
+                # CSV cannot tell null from empty: an empty cell is null.
+                columns[n].append(record[i] if record[i] != "" else None)
+            rows.append(start)
+            if len(rows) >= options.batch_rows:
+                yield flush()
+        yield flush()
+
+
+# --- JSON Lines -------------------------------------------------------------------------
+
+
+def _blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, int, int]]:
+    """(block of whole lines, number of its first line, compressed bytes consumed)."""
+    with _open_bytes(source) as (stream, raw):
+        carry = b""
+        line = 1
+        last_pos = 0
+        while True:
+            chunk = stream.read(block_bytes)
+            data = carry + chunk
+            if not chunk:
+                if data:
+                    yield data + b"\n", line, raw.tell() - last_pos
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data  # one line longer than a block: keep reading
+                continue
+            block, carry = data[: cut + 1], data[cut + 1 :]
+            pos = raw.tell()
+            yield block, line, pos - last_pos
+            last_pos = pos
+            line += block.count(b"\n")
+
+
+def _nonblank_line_numbers(block: bytes, first_line: int) -> np.ndarray:
+    buf = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)  # the block always ends with "\n"
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts
+    cr = np.zeros(len(ends), dtype=bool)
+    nonempty = lengths > 0
+    cr[nonempty] = buf[ends[nonempty] - 1] == 13
+    numbers = first_line + np.arange(len(ends), dtype=np.int64)
+    return numbers[(lengths - cr) > 0]
+
+
+def _parse_lines(block: bytes, first_line: int, raw_limit: int) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object or Reject) for each non-blank line, one by one."""
+    for offset, line in enumerate(block.split(b"\n")):
+        number = first_line + offset
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield number, Reject(number, None, E.INVALID_UTF8, f"byte {e.start}: {e.reason}", bounded(line.decode("utf-8", "replace"), raw_limit))
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            yield number, Reject(number, None, E.MALFORMED_JSON, bounded(str(e), 200), bounded(text, raw_limit))
+            continue
+        if not isinstance(obj, dict):
+            yield number, Reject(number, None, E.MALFORMED_JSON, f"a JSON {type(obj).__name__}, not an object", bounded(text, raw_limit))
+            continue
+        yield number, obj
+
+
+def iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
+    return _guard(source, _iter_jsonl(source, spec, options))
+
+
+def _iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
+    parse = pajson.ParseOptions(explicit_schema=spec.json_schema, unexpected_field_behavior="ignore")
+    for block, first_line, nbytes in _blocks(source, options.json_block_bytes):
+        numbers = _nonblank_line_numbers(block, first_line)
+        if len(numbers) == 0:
+            yield RawBatch(None, [], 0, nbytes)
+            continue
+        try:
+            # Fast path: the whole block in one vectorised parse.  Any irregularity
+            # (bad line, bad bytes, a type that changes) sends the block to the slow path.
+            table = pajson.read_json(
+                io.BytesIO(block),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
+                parse_options=parse,
+            )
+            if table.num_rows != len(numbers):
+                raise pa.ArrowInvalid("row count differs from line count")
+            table = table.append_column(ROW, pa.array(numbers))
+            yield RawBatch(table, [], len(numbers), nbytes)
+            continue
+        except pa.ArrowException:
+            pass
+        yield _slow_block(block, first_line, spec, options, nbytes)
+
+
+def _slow_block(block: bytes, first_line: int, spec: TableSpec, options: IngestOptions, nbytes: int) -> RawBatch:
+    rejects: list[Reject] = []
+    records: list[tuple[int, dict[str, Any]]] = []
+    for number, obj in _parse_lines(block, first_line, options.raw_max_chars):
+        if isinstance(obj, Reject):
+            rejects.append(obj)
+        else:
+            records.append((number, obj))
+    table, wrong = records_to_batch(records, spec, options.raw_max_chars)
+    return RawBatch(table, rejects + wrong, len(records) + len(rejects), nbytes)
+
+
+# --- adapters: chat request logs and OTLP JSON ------------------------------------------
+
+
+def _documents(source: Source, options: IngestOptions) -> Iterator[tuple[list[tuple[int, Any]], int]]:
+    """Batches of (line, object or Reject); a `.json` file holding one document is line 1."""
+    if source.format == "json":
+        with _open_bytes(source) as (stream, raw):
+            data = stream.read()
+            size = raw.tell()
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None  # not one document: read it as JSON Lines below
+        except UnicodeDecodeError as e:
+            raise UnreadableInputError(source.path, f"not UTF-8 ({e.reason})") from None
+        if isinstance(doc, list):
+            yield [(i + 1, o if isinstance(o, dict) else Reject(i + 1, None, E.MALFORMED_JSON, "array item is not an object", raw_json(o, options.raw_max_chars))) for i, o in enumerate(doc)], size
+            return
+        if isinstance(doc, dict):
+            yield [(1, doc)], size
+            return
+    for block, first_line, nbytes in _blocks(source, options.json_block_bytes):
+        yield list(_parse_lines(block, first_line, options.raw_max_chars)), nbytes
+
+
+def iter_adapted(source: Source, spec: TableSpec, options: IngestOptions, adapter: str) -> Iterator[RawBatch]:
+    return _guard(source, _iter_adapted(source, spec, options, adapter))
+
+
+def _iter_adapted(source: Source, spec: TableSpec, options: IngestOptions, adapter: str) -> Iterator[RawBatch]:
+    limit = options.raw_max_chars
+    for items, nbytes in _documents(source, options):
+        records: list[tuple[int, dict[str, Any]]] = []
+        rejects: list[Reject] = []
+        ignored = 0
+        for number, obj in items:
+            if isinstance(obj, Reject):
+                rejects.append(obj)
+                continue
+            try:
+                if adapter == "chat":
+                    records.append((number, chat_record(obj)))
+                elif adapter == "otel":
+                    for _index, record in otel_spans(obj):
+                        if record is None:
+                            ignored += 1
+                        else:
+                            records.append((number, record))
+                else:
+                    records.append((number, obj))
+            except AdapterError as e:
+                rejects.append(Reject(number, e.field, E.UNMAPPABLE_RECORD, f"{adapter} adapter: {e}", raw_json(obj, limit)))
+        table, wrong = records_to_batch(records, spec, limit)
+        yield RawBatch(table, rejects + wrong, len(records) + len(rejects), nbytes, ignored)
+
+
+def iter_source(source: Source, spec: TableSpec, options: IngestOptions, adapter: str) -> Iterator[RawBatch]:
+    """The reader for one source and adapter."""
+    if adapter in ("chat", "otel"):
+        if source.format not in ("jsonl", "json"):
+            raise UnreadableInputError(source.path, f"the {adapter} adapter reads JSON (.jsonl, .json), not {source.format}")
+        return iter_adapted(source, spec, options, adapter)
+    if source.format == "parquet":
+        return iter_parquet(source, spec, options)
+    if source.format == "csv":
+        return iter_csv(source, spec, options)
+    if source.format == "json":
+        return iter_adapted(source, spec, options, "contract")
+    return iter_jsonl(source, spec, options)
