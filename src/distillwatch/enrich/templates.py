@@ -1,0 +1,257 @@
+"""Prompt templates: normalisation, exact template hashes, MinHash/LSH near-duplicates.
+
+A harvesting campaign fills a few hundred prompt templates with varying slot
+values (numbers, names, code, quoted inputs).  ``normalize`` replaces the slot
+values with placeholders and folds case and spacing, so every filled copy of
+a template maps to one string; ``template_hash`` is a stable 64-bit hash of
+it.  Templates that were paraphrased a little are caught by ``minhash`` over
+word 3-shingles of the normalised text plus ``lsh_bands`` keys.
+
+Everything runs over whole Arrow arrays (RE2 regex kernels) and numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distillwatch.enrich._text import MAX_CHARS, as_strings, bounded, list_parent_indices, md5_64, mix64
+
+# Placeholders are wrapped in U+27EA/U+27EB (mathematical angle brackets) so a
+# prompt that itself contains "<num>" cannot forge or break a placeholder.
+NUM, STR, CODE, URL, EMAIL, NAME, PATH = (
+    f"\u27ea{t}\u27eb" for t in ("num", "str", "code", "url", "email", "name", "path")
+)
+
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_PARALLEL_MIN_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One regex replacement (RE2 syntax)."""
+
+    pattern: str
+    repl: str
+
+
+# Control characters (not tab/newline), zero-width and bidi-override characters:
+# no template meaning, and they can hide or reorder text.  ASCII controls are
+# checked on every row; the Unicode ones only on rows that are not pure ASCII.
+_ASCII_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_UNICODE_INVISIBLE = r"[\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}\x{feff}]"
+
+# Applied in order, before lower-casing.
+_CASE_SENSITIVE_STEPS: tuple[_Step, ...] = (
+    # fenced code blocks (closed, or running to the end of the bounded text)
+    _Step(r"```[\s\S]*?(?:```|$)|~~~[\s\S]*?(?:~~~|$)", f" {CODE} "),
+    _Step(r"`[^`\n]{1,200}`", f" {CODE} "),
+    _Step(r"(?i)\b(?:https?|ftp)://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+", f" {URL} "),
+    _Step(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", f" {EMAIL} "),
+    # quoted strings (straight and typographic quotes), bounded so a stray quote cannot eat the prompt
+    _Step(r"\"[^\"\n]{1,300}\"|\x{201c}[^\x{201d}\n]{1,300}\x{201d}|\x{00ab}[^\x{00bb}\n]{1,300}\x{00bb}",
+          f" {STR} "),
+    # file paths such as src/app/main.py or C:\Users\x\a.txt
+    _Step(r"(?:[A-Za-z]:\\|\.{0,2}/)?(?:[\w.-]+[/\\])+[\w.-]+\.\w{1,5}\b", f" {PATH} "),
+    # capitalised word runs after a lower-case word or punctuation: names, places, products
+    # (ASCII letters only: a Unicode class costs 3x, and caseless scripts have no such cue)
+    _Step(r"([a-z0-9,;:)] )[A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*", f"\\1{NAME}"),
+)
+_CASE_FOLDED_STEPS: tuple[_Step, ...] = (
+    # any token holding a digit is a slot value: numbers, versions, ids, hashes, uuids, "user42"
+    _Step(r"[\w.+-]*\d[\w.,:+%-]*", NUM),
+    # whitespace runs (and any tab or newline) -> one space
+    _Step(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]", " "),
+)
+
+
+def _replace(s: pa.Array, pattern: str, repl: str, candidates: pa.Array | None = None) -> pa.Array:
+    """Regex replace on the rows that match (a match scan costs about half a replace).
+
+    `candidates` optionally restricts the rows considered at all.
+    """
+    if candidates is not None:
+        if not pc.any(candidates).as_py():
+            return s
+        sub = s.filter(candidates)
+        return pc.replace_with_mask(s, candidates, _replace(sub, pattern, repl))
+    hit = pc.fill_null(pc.match_substring_regex(s, pattern), False)
+    n_hit = pc.sum(hit).as_py() or 0
+    if n_hit == 0:
+        return s
+    if n_hit > len(s) // 2:
+        return pc.replace_substring_regex(s, pattern, repl)
+    return pc.replace_with_mask(s, hit, pc.replace_substring_regex(s.filter(hit), pattern, repl))
+
+
+def _apply(s: pa.Array, step: _Step) -> pa.Array:
+    return _replace(s, step.pattern, step.repl)
+
+
+def _normalize_chunk(s: pa.Array) -> pa.Array:
+    s = _replace(s, _ASCII_CONTROL, "")
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(s), True))
+    s = _replace(s, _UNICODE_INVISIBLE, "", non_ascii)
+    for step in _CASE_SENSITIVE_STEPS:
+        s = _apply(s, step)
+    s = pc.utf8_lower(s)
+    for step in _CASE_FOLDED_STEPS:
+        s = _apply(s, step)
+    return pc.utf8_trim_whitespace(s)
+
+
+def normalize(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> pa.Array:
+    """Prompt -> template string.  Null stays null; only the first max_chars characters count.
+
+    Code, URLs, e-mails, quoted strings, file paths, capitalised names,
+    identifiers and numbers become placeholders; case and whitespace are
+    folded; control and bidi-override characters are dropped.  Example:
+    'Write a Python function "fizz" for N=15' ->
+    'write a ⟪name⟫ function ⟪str⟫ for ⟪name⟫=⟪num⟫'.
+    Large batches are split across threads (Arrow kernels release the GIL).
+    """
+    s = bounded(as_strings(texts), max_chars)
+    n = len(s)
+    if n < _PARALLEL_MIN_ROWS:
+        return _normalize_chunk(s)
+    step = -(-n // _THREADS)
+    parts = [s.slice(i, step) for i in range(0, n, step)]
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        done = list(pool.map(_normalize_chunk, parts))
+    return pa.concat_arrays(done)
+
+
+def template_hash(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> pa.Array:
+    """int64 hash of each normalised template (null text -> null).
+
+    The value is the first 8 bytes of MD5 of the UTF-8 template, little-endian,
+    reinterpreted as signed int64: stable across runs and machines, so hashes
+    stored with a campaign can be matched in later scans.
+    """
+    norm = normalize(texts, max_chars)
+    h = md5_64(norm).view(np.int64)
+    return pa.array(h, type=pa.int64(), mask=~np.asarray(pc.is_valid(norm).to_numpy(zero_copy_only=False), dtype=bool))
+
+
+# Seeds of the num_perm hash functions: fixed, so signatures are comparable across runs.
+_SEED_BASE = np.uint64(0x5DEECE66D)
+
+
+def _perm_seeds(num_perm: int) -> np.ndarray:
+    return mix64(np.arange(1, num_perm + 1, dtype=np.uint64) * _SEED_BASE)
+
+
+EMPTY_SIGNATURE = np.iinfo(np.uint64).max  # every slot of a null / empty text's signature
+
+
+def shingle_hashes(texts: pa.Array | pa.ChunkedArray, k: int = 3, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(row index, uint64 hash) of every word k-shingle of each (normalised) text.
+
+    Texts with fewer than k words contribute one shingle of all their words.
+    """
+    norm = as_strings(texts) if normalized else normalize(texts)
+    words = pc.split_pattern(pc.fill_null(norm, ""), " ")
+    row = list_parent_indices(words)
+    flat = pc.list_flatten(words)
+    tok = md5_64(flat)
+    nonempty = np.asarray(pc.not_equal(flat, "").to_numpy(zero_copy_only=False), dtype=bool)
+    row, tok = row[nonempty], tok[nonempty]
+    if len(tok) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    # fold each token with the next k-1 tokens, as long as they belong to the same row;
+    # `full` marks windows that are entirely inside their row
+    h = tok.copy()
+    full = np.ones(len(tok), dtype=bool)
+    with np.errstate(over="ignore"):
+        for j in range(1, k):
+            ok = np.zeros(len(tok), dtype=bool)
+            ok[:-j] = row[j:] == row[:-j]
+            nxt = np.zeros_like(tok)
+            nxt[:-j] = tok[j:]
+            h = np.where(ok, mix64(h * np.uint64(0x9E3779B97F4A7C15) + nxt), h)
+            full &= ok
+    # a row shorter than k words keeps one shingle: its first word folded with the rest
+    counts = np.bincount(row)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    short_first = np.zeros(len(tok), dtype=bool)
+    short_first[starts[(counts > 0) & (counts < k)]] = True
+    keep = full | short_first
+    return row[keep], h[keep]
+
+
+def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, normalized: bool = False,
+            chunk_shingles: int = 250_000) -> np.ndarray:
+    """(n, num_perm) uint64 MinHash signatures of word k-shingles of the normalised texts.
+
+    Hash function i is ``mix64(shingle ^ seed_i)``, a fixed family, so the
+    signatures of two scans are comparable.  The share of equal slots between
+    two signatures estimates the Jaccard similarity of their shingle sets.
+    Null or empty texts get a signature of all ``EMPTY_SIGNATURE``.
+    """
+    texts = as_strings(texts)
+    n = len(texts)
+    sig = np.full((n, num_perm), EMPTY_SIGNATURE, dtype=np.uint64)
+    row, sh = shingle_hashes(texts, k=k, normalized=normalized)
+    if len(sh) == 0:
+        return sig
+    seeds = _perm_seeds(num_perm)
+    # rows are sorted (list order); process in slices of whole rows to bound memory
+    boundaries = np.flatnonzero(np.diff(row)) + 1
+    row_starts = np.concatenate([[0], boundaries])
+    pos = 0
+    while pos < len(row_starts):
+        end_pos = int(np.searchsorted(row_starts, row_starts[pos] + chunk_shingles, side="left"))
+        end_pos = max(end_pos, pos + 1)
+        lo = row_starts[pos]
+        hi = row_starts[end_pos] if end_pos < len(row_starts) else len(sh)
+        block = mix64(sh[lo:hi, None] ^ seeds[None, :])
+        local_starts = row_starts[pos:end_pos] - lo
+        sig[row[row_starts[pos:end_pos]]] = np.minimum.reduceat(block, local_starts, axis=0)
+        pos = end_pos
+    return sig
+
+
+def lsh_bands(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64 band keys.  Two texts sharing any key are near-duplicate candidates.
+
+    With b bands of r rows, texts of Jaccard similarity s collide in at least
+    one band with probability 1 - (1 - s^r)^b.  Key 0 means "no key" (empty
+    text); callers should skip it.  The band index is mixed in, so equal keys
+    in different bands never collide.
+    """
+    sigs = np.asarray(sigs, dtype=np.uint64)
+    if sigs.ndim != 2 or bands * rows > sigs.shape[1]:
+        raise ValueError(f"need a 2-d signature array with at least bands*rows={bands * rows} columns, got shape {sigs.shape}")
+    n = sigs.shape[0]
+    keys = np.zeros((n, bands), dtype=np.uint64)
+    empty = np.all(sigs == EMPTY_SIGNATURE, axis=1)
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            h = np.full(n, np.uint64(b + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+            for r in range(rows):
+                h = mix64(h ^ sigs[:, b * rows + r])
+            h[h == 0] = 1
+            keys[:, b] = h
+    keys[empty] = 0
+    return keys
+
+
+def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of row pairs a[i], b[i] (share of equal signature slots)."""
+    return np.mean(np.asarray(a) == np.asarray(b), axis=-1)
+
+
+__all__ = [
+    "normalize",
+    "template_hash",
+    "minhash",
+    "lsh_bands",
+    "shingle_hashes",
+    "jaccard_estimate",
+    "EMPTY_SIGNATURE",
+]
