@@ -70,7 +70,7 @@ def _template_sketches(
     if rows.num_rows == 0:
         return {}
     normal = templates.normalize(rows["prompt"].combine_chunks())
-    sigs = np.asarray(templates.minhash(normal, num_perm=num_perm))
+    sigs = np.asarray(templates.minhash(normal, num_perm=num_perm, normalized=True))
     hashes = pc.cast(templates.template_hash(rows["prompt"].combine_chunks()), pa.string()).to_numpy(
         zero_copy_only=False
     )

@@ -1,0 +1,231 @@
+"""Matching accounts against partners' indicators (imported with `distillwatch intel import`).
+
+Given the scan's tables (exchanges with `ip` and optionally `asn`, a sample of
+exchanges with `template_hash`, account records with `email_domain`) and the
+store, `match_accounts` returns one row per account that matches anything:
+how much of its traffic matches, which partners reported it, and a reason in
+words.  The partner-indicator signal (`signals/partner_indicators.py`) turns
+that into a detection signal.
+
+Value per account: for each matched kind, weight x coverage x partner
+confidence, combined as a noisy-OR (independent pieces of evidence add up but
+never pass 1).  Coverage is the share of the account's exchanges (addresses,
+ASNs), of its sampled prompts (templates), or 1 (its e-mail domain).  ASNs and
+e-mail domains weigh less: honest customers share them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis import _
+
+KIND_WEIGHTS = {"ipv4-prefix": 1.0, "ipv6-prefix": 1.0, "template-hash": 1.0, "email-domain": 0.6, "asn": 0.4}
+DEFAULT_CONFIDENCE = 80  # when the partner's indicator carries none
+MAX_VALUES_IN_REASON = 3
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("value", pa.float64()),
+        ("partners", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def active_indicators(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pa.Table:
+    """Partner indicators still valid at `now`: partner, kind, value, confidence (0..100)."""
+    now = now or datetime.now(UTC)
+    return con.sql(
+        """
+        SELECT partner, kind, value, coalesce(max(confidence), ?) AS confidence
+        FROM intel_partner_indicators
+        WHERE valid_until IS NULL OR valid_until > ?
+        GROUP BY ALL ORDER BY ALL
+        """,
+        params=[DEFAULT_CONFIDENCE, now],
+    ).to_arrow_table()
+
+
+def _ip_numbers(ips: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(family 4/6 or 0 if invalid, high 64 bits, low 64 bits) of each address.  Runs over distinct addresses."""
+    fam = np.zeros(len(ips), np.int8)
+    hi = np.zeros(len(ips), np.uint64)
+    lo = np.zeros(len(ips), np.uint64)
+    for i, raw in enumerate(ips.to_pylist()):  # distinct addresses only: bounded by the address count
+        try:
+            addr = ipaddress.ip_address(raw)
+        except (TypeError, ValueError):
+            continue
+        n = int(addr)
+        fam[i], hi[i], lo[i] = addr.version, n >> 64, n & 0xFFFFFFFFFFFFFFFF
+    return fam, hi, lo
+
+
+def match_addresses(ips: pa.Array, indicators: pa.Table) -> pa.Table:
+    """(ip, partner, kind, value, confidence) for every distinct address inside a partner's network.
+
+    A range join in DuckDB over 128-bit integers, so thousands of networks and
+    millions of addresses stay fast; nested networks from several partners all match.
+    """
+    nets = indicators.filter(pc.is_in(indicators["kind"], value_set=pa.array(["ipv4-prefix", "ipv6-prefix"])))
+    empty = pa.table(
+        {
+            "ip": pa.array([], pa.string()),
+            "partner": pa.array([], pa.string()),
+            "kind": pa.array([], pa.string()),
+            "value": pa.array([], pa.string()),
+            "confidence": pa.array([], pa.int32()),
+        }
+    )
+    if nets.num_rows == 0 or len(ips) == 0:
+        return empty
+    ips = pc.unique(ips.combine_chunks() if isinstance(ips, pa.ChunkedArray) else ips)
+    fam, hi, lo = _ip_numbers(ips)
+    addr = pa.table({"ip": ips, "fam": fam, "hi": hi, "lo": lo})
+    starts, ends, nfam = [], [], []
+    for value in nets["value"].to_pylist():  # a few thousand networks at most
+        net = ipaddress.ip_network(value, strict=False)
+        nfam.append(net.version)
+        starts.append(int(net.network_address))
+        ends.append(int(net.broadcast_address))
+    net_t = nets.append_column("fam", pa.array(nfam, pa.int8()))
+    net_t = net_t.append_column("start_hi", pa.array([s >> 64 for s in starts], pa.uint64()))
+    net_t = net_t.append_column("start_lo", pa.array([s & 0xFFFFFFFFFFFFFFFF for s in starts], pa.uint64()))
+    net_t = net_t.append_column("end_hi", pa.array([e >> 64 for e in ends], pa.uint64()))
+    net_t = net_t.append_column("end_lo", pa.array([e & 0xFFFFFFFFFFFFFFFF for e in ends], pa.uint64()))
+    db = duckdb.connect()
+    try:
+        db.register("addr", addr)
+        db.register("nets", net_t)
+        return db.sql(
+            """
+            WITH a AS (SELECT ip, fam, hi::UHUGEINT * 18446744073709551616::UHUGEINT + lo::UHUGEINT AS v FROM addr WHERE fam > 0),
+                 n AS (SELECT partner, kind, value, confidence, fam,
+                              start_hi::UHUGEINT * 18446744073709551616::UHUGEINT + start_lo::UHUGEINT AS s,
+                              end_hi::UHUGEINT * 18446744073709551616::UHUGEINT + end_lo::UHUGEINT AS e FROM nets)
+            SELECT a.ip, n.partner, n.kind, n.value, n.confidence
+            FROM a JOIN n ON a.fam = n.fam AND a.v BETWEEN n.s AND n.e
+            ORDER BY ALL
+            """
+        ).to_arrow_table()
+    finally:
+        db.close()
+
+
+def _keyed(indicators: pa.Table, key: str) -> pa.Table:
+    """The indicators with their value also under the column name it is joined on."""
+    return indicators.append_column(key, indicators["value"])
+
+
+def _coverage(rows: ir.Table, totals: ir.Table, key: str, matched: pa.Table) -> pa.Table | None:
+    """Per (account, partner, kind): matched rows / all rows of the account, and the values matched."""
+    if matched.num_rows == 0:
+        return None
+    m = ibis.memtable(matched.select([key, "partner", "kind", "value", "confidence"]))
+    j = rows.select("account_id", rows[key].cast("string").name(key)).join(m, key)
+    per = j.group_by(["account_id", "partner", "kind"]).aggregate(
+        hits=_.count(), confidence=_.confidence.max(), values=_.value.collect(distinct=True)
+    )
+    return per.join(totals, "account_id").to_pyarrow()
+
+
+def match_accounts(
+    con: duckdb.DuckDBPyConnection,
+    exchanges: ir.Table | None = None,
+    facts: ir.Table | None = None,
+    account_records: ir.Table | None = None,
+    now: datetime | None = None,
+) -> pa.Table:
+    """One row per account that matches a partner indicator: account_id, value (0..1), partners, reason."""
+    ind = active_indicators(con, now)
+    if ind.num_rows == 0:
+        return RESULT_SCHEMA.empty_table()
+    parts: list[pa.Table] = []
+
+    def by_kind(*kinds: str) -> pa.Table:
+        return ind.filter(pc.is_in(ind["kind"], value_set=pa.array(list(kinds))))
+
+    if exchanges is not None:
+        totals = exchanges.group_by("account_id").aggregate(total=_.count())
+        ips = exchanges.select("ip").distinct().to_pyarrow()["ip"]
+        hit = match_addresses(ips, ind)
+        got = _coverage(exchanges, totals, "ip", hit)
+        if got is not None:
+            parts.append(got)
+        asns = by_kind("asn")
+        if asns.num_rows and "asn" in exchanges.columns:
+            got = _coverage(exchanges.filter(exchanges.asn.notnull()), totals, "asn", _keyed(asns, "asn"))
+            if got is not None:
+                parts.append(got)
+    tmpl = by_kind("template-hash")
+    if facts is not None and tmpl.num_rows and "template_hash" in facts.columns:
+        sampled = facts.filter(facts.template_hash.notnull())
+        totals = sampled.group_by("account_id").aggregate(total=_.count())
+        got = _coverage(sampled, totals, "template_hash", _keyed(tmpl, "template_hash"))
+        if got is not None:
+            parts.append(got)
+    doms = by_kind("email-domain")
+    if account_records is not None and doms.num_rows and "email_domain" in account_records.columns:
+        recs = account_records.filter(account_records.email_domain.notnull())
+        totals = recs.group_by("account_id").aggregate(total=_.count())
+        got = _coverage(recs, totals, "email_domain", _keyed(doms, "email_domain"))
+        if got is not None:
+            parts.append(got)
+    if not parts:
+        return RESULT_SCHEMA.empty_table()
+    return _summarise(
+        pa.concat_tables(
+            [
+                p.select(["account_id", "partner", "kind", "hits", "total", "confidence", "values"])
+                for p in parts
+            ],
+            promote_options="permissive",
+        )
+    )
+
+
+def _summarise(per: pa.Table) -> pa.Table:
+    """(account, partner, kind) rows -> one row per account with value and reason, in DuckDB."""
+    weights = pa.table({"kind": list(KIND_WEIGHTS), "weight": list(KIND_WEIGHTS.values())})
+    db = duckdb.connect()
+    try:
+        db.register("per", per)
+        db.register("weights", weights)
+        return (
+            db.sql(
+                """
+            WITH k AS (
+                SELECT account_id, partner, kind,
+                       least(hits::DOUBLE / greatest(total, 1), 1.0) AS coverage,
+                       w.weight * least(hits::DOUBLE / greatest(total, 1), 1.0) * coalesce(confidence, $default_conf) / 100.0 AS v,
+                       list_sort(values)[1:$shown] AS shown, len(values) AS n_values
+                FROM per JOIN weights w USING (kind)
+            )
+            SELECT account_id,
+                   1.0 - product(1.0 - v) AS value,
+                   string_agg(DISTINCT partner, ', ' ORDER BY partner) AS partners,
+                   'matches indicators shared by partners: ' || string_agg(
+                       'partner ' || partner || ' reported ' || kind || ' ' || array_to_string(shown, ', ')
+                       || CASE WHEN n_values > $shown THEN ' and ' || (n_values - $shown) || ' more' ELSE '' END
+                       || CASE WHEN kind = 'email-domain' THEN ' (its e-mail domain)'
+                               WHEN kind = 'template-hash' THEN ' (' || round(100 * coverage)::INT || '% of its sampled prompts)'
+                               ELSE ' (' || round(100 * coverage)::INT || '% of its exchanges)' END,
+                       '; ' ORDER BY v DESC, partner, kind) AS reason
+            FROM k GROUP BY account_id ORDER BY account_id
+            """,
+                params={"default_conf": DEFAULT_CONFIDENCE, "shown": MAX_VALUES_IN_REASON},
+            )
+            .to_arrow_table()
+            .cast(RESULT_SCHEMA)
+        )
+    finally:
+        db.close()
