@@ -1,1 +1,5 @@
-"""distillwatch.link"""
+"""Linking accounts into campaigns: typed weighted edges from shared keys, communities with igraph."""
+
+from distillwatch.link.graph import Communities, EdgeOptions, build_edges, find_communities
+
+__all__ = ["Communities", "EdgeOptions", "build_edges", "find_communities"]

@@ -1,1 +1,125 @@
-"""distillwatch.signals"""
+"""Signals: self-describing detectors (see ``base.py`` for the contract).
+
+``load_signals()`` imports every module of this package, so a new signal is
+one new file.  ``compute_account_signals`` runs the enabled account signals;
+``pair_keys`` collects the shared keys of the enabled pair signals.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from distillwatch.signals.base import (
+    FAMILIES,
+    REGISTRY,
+    PairSignal,
+    Signal,
+    SignalContext,
+    SignalMeta,
+    SignalResult,
+    register,
+)
+from distillwatch.signals.config import DetectionConfig, effective, load_config
+
+_SKIP = {"base", "config"}
+
+
+def load_signals() -> dict[str, Signal | PairSignal]:
+    """Every registered signal, by id (imports all modules of this package once)."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name not in _SKIP:
+            importlib.import_module(f"{__name__}.{info.name}")
+    return dict(sorted(REGISTRY.items()))
+
+
+@dataclass
+class AccountSignals:
+    """Values (accounts x signals), weights, families and reasons of the enabled account signals."""
+
+    ids: list[str]
+    families: list[str]
+    weights: np.ndarray
+    values: np.ndarray  # (accounts, signals), 0..1
+    raw: np.ndarray  # (accounts, signals), the measured quantities
+    reasons: list[pa.Array]  # one string array per signal, null where it did not fire
+
+    def family_scores(self) -> dict[str, np.ndarray]:
+        """Per family, the weighted mean of its signals for each account (0..1)."""
+        out: dict[str, np.ndarray] = {}
+        for fam in FAMILIES:
+            cols = [i for i, f in enumerate(self.families) if f == fam]
+            if not cols:
+                continue
+            w = self.weights[cols]
+            out[fam] = (self.values[:, cols] * w).sum(axis=1) / max(w.sum(), 1e-12)
+        return out
+
+    def table(self, account_ids: pa.Array) -> pa.Table:
+        """signals.parquet: one row per account, one column per signal value."""
+        cols = {"account_id": account_ids}
+        for i, sid in enumerate(self.ids):
+            cols[sid] = pa.array(self.values[:, i])
+        return pa.table(cols)
+
+
+def compute_account_signals(ctx: SignalContext, config: DetectionConfig) -> AccountSignals:
+    ids, fams, weights, values, raws, reasons = [], [], [], [], [], []
+    for sid, sig in load_signals().items():
+        if not isinstance(sig, Signal):
+            continue
+        enabled, weight, params = effective(config, sig)
+        if not enabled or weight == 0:
+            continue
+        res = sig.compute(ctx, params)
+        value = np.clip(np.nan_to_num(np.asarray(res.value, dtype=np.float64), nan=0.0), 0.0, 1.0)
+        if value.shape != (ctx.n,):
+            raise ValueError(f"signal {sid} returned {value.shape} values for {ctx.n} accounts")
+        ids.append(sid)
+        fams.append(sig.meta.family)
+        weights.append(weight)
+        values.append(value)
+        raws.append(np.asarray(res.raw, dtype=np.float64))
+        reasons.append(res.reason)
+    n = ctx.n
+    return AccountSignals(
+        ids=ids,
+        families=fams,
+        weights=np.asarray(weights, dtype=np.float64),
+        values=np.column_stack(values) if values else np.zeros((n, 0)),
+        raw=np.column_stack(raws) if raws else np.zeros((n, 0)),
+        reasons=reasons,
+    )
+
+
+def pair_keys(ctx: SignalContext, config: DetectionConfig) -> list[tuple[PairSignal, float, dict]]:
+    """Enabled pair signals with their weight and parameters."""
+    out = []
+    for _sid, sig in load_signals().items():
+        if not isinstance(sig, PairSignal):
+            continue
+        enabled, weight, params = effective(config, sig)
+        if enabled and weight > 0:
+            out.append((sig, weight, params))
+    return out
+
+
+__all__ = [
+    "FAMILIES",
+    "AccountSignals",
+    "DetectionConfig",
+    "PairSignal",
+    "Signal",
+    "SignalContext",
+    "SignalMeta",
+    "SignalResult",
+    "compute_account_signals",
+    "load_config",
+    "load_signals",
+    "pair_keys",
+    "register",
+]

@@ -1,0 +1,67 @@
+"""Choosing the engine that runs detection's table work.
+
+Every per-account and per-window computation in distillwatch is an Ibis
+expression, so the same code runs on the embedded DuckDB (the default, one
+laptop) or on an existing Apache Spark cluster when the logs outgrow one
+machine.  This module is the one place that knows how to open either.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ibis
+from ibis.backends import BaseBackend
+
+ENGINES = ("duckdb", "spark")
+
+
+class EngineError(RuntimeError):
+    """The requested engine cannot be opened (unknown name, missing extra)."""
+
+
+def connect(
+    engine: str = "duckdb",
+    store_path: str | Path | None = None,
+    spark_master: str | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> BaseBackend:
+    """Open an Ibis backend for detection's working tables.
+
+    ``store_path`` is a DuckDB file for the working tables (they spill there
+    when larger than memory); ``None`` keeps them in memory.  It is a scratch
+    database, not the results store (``distillwatch.store``), so a scan never
+    leaves intermediate tables in the analyst's store.  ``spark_master`` (e.g.
+    ``local[*]`` or ``spark://host:7077``) is used with ``engine="spark"``.
+    """
+    if engine == "duckdb":
+        database = str(store_path) if store_path is not None else ":memory:"
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        con = ibis.duckdb.connect(database=database, **config)
+        # Ordered results make every stage deterministic (same input, same output).
+        con.raw_sql("SET preserve_insertion_order = true")
+        return con
+    if engine == "spark":
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise EngineError("engine 'spark' needs the spark extra: pip install 'distillwatch[spark]'") from exc
+        builder = SparkSession.builder.appName("distillwatch")
+        master = spark_master or os.environ.get("SPARK_MASTER")
+        if master:
+            builder = builder.master(master)
+        session = builder.getOrCreate()
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        return ibis.pyspark.connect(session)
+    raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def is_duckdb(con: BaseBackend) -> bool:
+    return getattr(con, "name", "") == "duckdb"

@@ -1,0 +1,109 @@
+"""Behaviour features: volume, rate, regularity, daily rhythm, streaks, tokens, tools, models.
+
+All table work is Ibis; only the 24-bin hour histograms are finished in numpy
+(a fixed-width array per account, vectorised over accounts).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+from ibis import _
+
+DAY = 86400.0
+
+
+def with_time(ex: ir.Table) -> ir.Table:
+    """Adds epoch seconds, the UTC day number and the UTC hour to each exchange."""
+    sec = ex.ts.epoch_seconds().cast("float64")
+    return ex.mutate(sec=sec, daynum=(sec / DAY).floor().cast("int64"), hour=ex.ts.hour().cast("int32"))
+
+
+def volume_and_rate(ex: ir.Table) -> ir.Table:
+    """Exchanges, active days, rate, inter-arrival regularity, tokens, tools, conversations."""
+    w = ibis.window(group_by="account_id", order_by=[ex.sec, ex.request_id])
+    gapped = ex.mutate(gap=ex.sec - ex.sec.lag().over(w))
+    has_tools = (gapped.n_tools.fill_null(0) > 0).cast("float64")
+    return gapped.group_by("account_id").aggregate(
+        exchanges=gapped.count(),
+        first_ts=gapped.ts.min(),
+        last_ts=gapped.ts.max(),
+        active_days=gapped.daynum.nunique(),
+        gap_mean=gapped.gap.mean(),
+        gap_std=gapped.gap.std(),
+        input_tokens=gapped.input_tokens.sum(),
+        output_tokens=gapped.output_tokens.sum(),
+        tool_share=has_tools.mean(),
+        conversations=gapped.conversation_id.nunique(),
+        conversation_rows=gapped.conversation_id.notnull().cast("int64").sum(),
+        models=gapped.model.nunique(),
+    )
+
+
+def daily(ex: ir.Table) -> ir.Table:
+    """Busiest day and the longest run of consecutive active days (gaps and islands)."""
+    per_day = ex.group_by(["account_id", "daynum"]).aggregate(n=ex.count())
+    w = ibis.window(group_by="account_id", order_by=per_day.daynum)
+    islands = per_day.mutate(island=per_day.daynum - ibis.row_number().over(w))
+    runs = islands.group_by(["account_id", "island"]).aggregate(length=islands.count(), peak=islands.n.max())
+    return runs.group_by("account_id").aggregate(longest_streak=runs.length.max(), max_per_day=runs.peak.max())
+
+
+def model_pivot(ex: ir.Table) -> ir.Table:
+    """How fast and how completely an account moved to a model released during the window.
+
+    A model counts as newly released when the population first used it more than
+    a day after the data begins.  ``pivot_share`` is the share of the account's
+    exchanges after the first release that went to a new model; ``pivot_lag_hours``
+    the delay between the model's first appearance and the account's first use.
+    """
+    start = ex.sec.min().as_scalar()
+    firsts = ex.filter(ex.model.notnull()).group_by("model").aggregate(model_first=_.sec.min())
+    new = firsts.filter(firsts.model_first > start + DAY)
+    first_release = new.model_first.min().as_scalar()
+    joined = ex.left_join(new, ex.model == new.model)
+    is_new = joined.model_first.notnull()
+    after = joined.sec >= first_release
+    per = joined.group_by("account_id").aggregate(
+        after_release=after.cast("int64").sum(),
+        on_new=is_new.cast("int64").sum(),
+        first_new_use_lag=ibis.ifelse(is_new, joined.sec - joined.model_first, ibis.null()).min(),
+    )
+    return per.mutate(
+        pivot_share=ibis.ifelse(per.after_release > 0, per.on_new / per.after_release, 0.0),
+        pivot_lag_hours=per.first_new_use_lag / 3600.0,
+    ).select("account_id", "pivot_share", "pivot_lag_hours")
+
+
+def hour_histograms(con, ex: ir.Table, account_ids: pa.Array) -> np.ndarray:
+    """(accounts, 24) exchange counts by UTC hour, rows in ``account_ids`` order."""
+    counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count()).to_pyarrow()
+    index = {a: i for i, a in enumerate(account_ids.to_pylist())}
+    # Index lookup over accounts (not exchanges); the scatter itself is numpy.
+    rows = np.fromiter((index[a] for a in counts.column("account_id").to_pylist()), dtype=np.int64, count=counts.num_rows)
+    hist = np.zeros((len(account_ids), 24), dtype=np.float64)
+    np.add.at(hist, (rows, counts.column("hour").to_numpy()), counts.column("n").to_numpy())
+    return hist
+
+
+def rhythm(hist: np.ndarray, quiet_hours: int = 8) -> dict[str, np.ndarray]:
+    """Daily-rhythm measures from hour histograms, independent of the account's time zone.
+
+    ``hour_entropy``: entropy of the hour distribution over log(24), 1 = perfectly flat.
+    ``quiet_share``: share of activity in the account's quietest ``quiet_hours``
+    consecutive hours; people sleep (near 0), a flat 24 h process does not (8/24).
+    ``utc_offset``: the apparent time zone, placing the quiet window at 00:00-08:00 local.
+    """
+    total = hist.sum(axis=1, keepdims=True)
+    p = np.divide(hist, total, out=np.zeros_like(hist), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1) / np.log(24)
+    # Circular window sums: the share in hours h..h+quiet_hours-1 for each start h.
+    doubled = np.concatenate([p, p[:, : quiet_hours - 1]], axis=1)
+    csum = np.concatenate([np.zeros((len(p), 1)), np.cumsum(doubled, axis=1)], axis=1)
+    windows = csum[:, quiet_hours : quiet_hours + 24] - csum[:, :24]
+    start = windows.argmin(axis=1)
+    offset = (-start + 12) % 24 - 12  # quiet window starting at local midnight
+    return {"hour_entropy": ent, "quiet_share": windows.min(axis=1), "utc_offset": offset.astype(np.int64)}

@@ -1,0 +1,186 @@
+"""Assembles the per-account feature table from the exchanges (and accounts) tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis import _
+
+from distillwatch.features import behaviour, content, enrichment, infrastructure, registration
+
+
+@dataclass
+class FeatureOptions:
+    """Knobs of feature extraction (all have defaults a scan can use as is)."""
+
+    sample_per_account: int = 64  # prompts per account that get per-text enrichment
+    minhash_perm: int = 64
+    minhash_bands: int = 16
+    lists: enrichment.Lists = field(default_factory=enrichment.Lists)
+
+
+@dataclass
+class Features:
+    """Everything later stages read.
+
+    ``accounts``: one row per account seen in the exchanges (features as columns).
+    ``hours``: (accounts, 24) exchange counts by UTC hour, rows aligned with ``accounts``.
+    ``ex``: the exchanges with per-address facts, as an engine table.
+    ``facts``: the sampled exchanges with per-text facts, as an engine table.
+    ``prompt_bands``: (account_id, band) near-duplicate LSH keys, as an engine table.
+    ``account_records``: the accounts table with e-mail/payment facts, as an engine table.
+    """
+
+    accounts: pa.Table
+    hours: np.ndarray
+    ex: ir.Table
+    facts: ir.Table
+    prompt_bands: ir.Table
+    account_records: ir.Table
+    population: dict
+
+
+def load_exchanges(con, path: str | Path) -> ir.Table:
+    return con.read_parquet(str(path), table_name="dw_exchanges_raw")
+
+
+def load_accounts(con, path: str | Path | None) -> ir.Table:
+    if path is None:
+        return registration.empty_accounts(con)
+    return con.read_parquet(str(path), table_name="dw_accounts_raw")
+
+
+def join_on_account(left: ir.Table, right: ir.Table) -> ir.Table:
+    """``left`` with ``right``'s columns added by account (left join, one account column kept)."""
+    j = left.left_join(right, left.account_id == right.account_id)
+    return j.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c != "account_id"])
+
+
+def enrich_addresses(con, ex: ir.Table, lists: enrichment.Lists) -> ir.Table:
+    """Per-address facts over distinct addresses, joined back; materialised once for later stages."""
+    ips = ex.select("ip").distinct().order_by("ip").to_pyarrow().column("ip").combine_chunks()
+    facts = enrichment.ip_facts(ips, lists)
+    ft = con.create_table("dw_ip_facts", facts, temp=True, overwrite=True)
+    joined = behaviour.with_time(ex).left_join(ft, "ip")
+    return con.create_table("dw_ex", joined, temp=True, overwrite=True)
+
+
+def build_features(
+    con,
+    exchanges: ir.Table,
+    accounts: ir.Table,
+    options: FeatureOptions | None = None,
+) -> Features:
+    options = options or FeatureOptions()
+    ex = enrich_addresses(con, exchanges, options.lists)
+
+    sample = content.sample_exchanges(ex, options.sample_per_account)
+    sample = con.create_table("dw_sample", sample, temp=True, overwrite=True)
+    facts, bands = content.text_facts(con, sample, options.minhash_perm, options.minhash_bands)
+    facts = con.create_table("dw_facts", facts, temp=True, overwrite=True)
+    bands = con.create_table("dw_bands", bands, temp=True, overwrite=True)
+
+    records = registration.account_facts(con, accounts, options.lists)
+    records = con.create_table("dw_account_records", records, temp=True, overwrite=True)
+
+    per = behaviour.volume_and_rate(ex)
+    for part in (
+        behaviour.daily(ex),
+        behaviour.model_pivot(ex),
+        infrastructure.infrastructure(ex),
+        content.content(facts),
+        records,
+    ):
+        per = join_on_account(per, part)
+    per = registration.registration(per).order_by("account_id")
+    table = per.to_pyarrow()
+
+    hist = behaviour.hour_histograms(con, ex, table.column("account_id").combine_chunks())
+    table = _derived(table, hist)
+    return Features(
+        accounts=table,
+        hours=hist,
+        ex=ex,
+        facts=facts,
+        prompt_bands=bands,
+        account_records=records,
+        population=population_profile(ex, facts),
+    )
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.full(len(a), np.nan), where=(b > 0) & ~np.isnan(b))
+
+
+def _num(table: pa.Table, name: str) -> np.ndarray:
+    return pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _derived(table: pa.Table, hist: np.ndarray) -> pa.Table:
+    """Ratios and rhythm measures, vectorised over accounts."""
+    n = _num(table, "exchanges")
+    derived = {
+        "exchanges_per_active_day": _safe_div(n, _num(table, "active_days")),
+        "interarrival_cv": _safe_div(_num(table, "gap_std"), _num(table, "gap_mean")),
+        "output_input_ratio": _safe_div(_num(table, "output_tokens"), _num(table, "input_tokens")),
+        "turns_per_conversation": _safe_div(_num(table, "conversation_rows"), _num(table, "conversations")),
+        "ips_per_exchange": _safe_div(_num(table, "distinct_ips"), n),
+        "span_days": (_num(table, "last_ts_sec") if "last_ts_sec" in table.column_names else None),
+    }
+    first = pc.cast(table.column("first_ts"), pa.int64()).to_numpy(zero_copy_only=False)
+    last = pc.cast(table.column("last_ts"), pa.int64()).to_numpy(zero_copy_only=False)
+    derived["span_days"] = (last - first) / 86_400e6 + 1.0 / 24  # microseconds; at least an hour
+    derived.update(behaviour.rhythm(hist))
+    for name, values in derived.items():
+        table = table.append_column(name, pa.array(values))
+    return table
+
+
+def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
+    """The population's baseline: volume, capability mix, CoT share, daily volume, models."""
+    totals = ex.aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique(), first=ex.ts.min(), last=ex.ts.max())
+    t = totals.to_pyarrow().to_pylist()[0]
+    caps = facts.filter(facts.capability.notnull()).group_by("capability").aggregate(n=_.count()).to_pyarrow()
+    total_caps = sum(caps.column("n").to_pylist()) or 1
+    mix = {c: 0.0 for c in content.CAPABILITIES}
+    for c, k in zip(caps.column("capability").to_pylist(), caps.column("n").to_pylist(), strict=True):
+        mix[c] = k / total_caps
+    cot = facts.aggregate(c=facts.cot.cast("float64").mean()).to_pyarrow().column("c")[0].as_py()
+    day = ex.ts.date()
+    daily = (
+        ex.group_by(day.name("day")).aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique())
+        .order_by("day")
+        .to_pyarrow()
+    )
+    models = ex.filter(ex.model.notnull()).group_by("model").aggregate(
+        first_seen=_.ts.min(), exchanges=_.count()
+    ).order_by("first_seen").to_pyarrow()
+    return {
+        "exchanges": int(t["exchanges"]),
+        "accounts": int(t["accounts"]),
+        "first_seen": t["first"].isoformat() if t["first"] else None,
+        "last_seen": t["last"].isoformat() if t["last"] else None,
+        "capabilities": mix,
+        "cot_share": float(cot) if cot is not None else None,
+        "daily": [
+            {"day": d.isoformat(), "exchanges": int(e), "accounts": int(a)}
+            for d, e, a in zip(
+                daily.column("day").to_pylist(), daily.column("exchanges").to_pylist(), daily.column("accounts").to_pylist(), strict=True
+            )
+        ],
+        "models": [
+            {"model": m, "first_seen": f.isoformat(), "exchanges": int(e)}
+            for m, f, e in zip(
+                models.column("model").to_pylist(), models.column("first_seen").to_pylist(), models.column("exchanges").to_pylist(), strict=True
+            )
+        ],
+    }
+
+
+__all__ = ["FeatureOptions", "Features", "build_features", "load_exchanges", "load_accounts", "ibis"]

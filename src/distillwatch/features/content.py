@@ -1,0 +1,96 @@
+"""Content features over a bounded, deterministic sample of each account's prompts.
+
+Per-text work (capability, chain-of-thought elicitation, templates) runs on
+distinct prompts of the sample only: up to ``per_account`` exchanges per account,
+chosen by a hash of the request id, so the same input always gives the same
+sample and heavy accounts cost no more than light ones.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+from ibis import _
+
+from distillwatch.features import enrichment
+
+CAPABILITIES = (
+    "software_engineering",
+    "agentic_tool_use",
+    "long_horizon",
+    "math_reasoning",
+    "writing",
+    "chat",
+    "other",
+)
+
+
+def sample_exchanges(ex: ir.Table, per_account: int) -> ir.Table:
+    """Up to ``per_account`` exchanges per account, deterministic (ordered by a hash of request_id)."""
+    w = ibis.window(group_by="account_id", order_by=[ex.request_id.hash(), ex.request_id])
+    ranked = ex.mutate(rank=ibis.row_number().over(w))
+    return ranked.filter(ranked["rank"] < per_account).select(
+        "account_id", "request_id", "prompt", "system", "sec", "daynum"
+    )
+
+
+def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tuple[ir.Table, ir.Table]:
+    """Joins capability / CoT / template facts onto the sample; also returns near-duplicate band keys.
+
+    Returns ``(facts, bands)``: facts has one row per sampled exchange
+    (account_id, request_id, daynum, capability, cot, template_hash); bands has
+    (account_id, band) for the prompt MinHash LSH bands.
+    """
+    keyed = sample.mutate(prompt_key=sample.prompt.hash(), system_key=sample.system.hash())
+    prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
+    prompts_pa = prompts.order_by("prompt_key").to_pyarrow()
+    pf = enrichment.prompt_facts(prompts_pa.column("prompt").combine_chunks())
+    pf = pf.drop_columns(["prompt"]).append_column("prompt_key", prompts_pa.column("prompt_key"))
+    pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+
+    systems = keyed.filter(keyed.system.notnull()).select("system_key", "system").distinct(on="system_key")
+    systems_pa = systems.order_by("system_key").to_pyarrow()
+    sf = pa.table(
+        {
+            "system_key": systems_pa.column("system_key"),
+            "system_cot": enrichment.system_cot(systems_pa.column("system").combine_chunks()),
+        }
+    )
+    sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
+
+    j = keyed.left_join(pf_t, keyed.prompt_key == pf_t.prompt_key).left_join(
+        sf_t, keyed.system_key == sf_t.system_key
+    )
+    cot = ibis.ifelse(j.cot.isnull() & j.system_cot.isnull(), ibis.null("boolean"), j.cot.fill_null(False) | j.system_cot.fill_null(False))
+    facts = j.select(
+        "account_id", "request_id", "daynum", "prompt_key", "capability", "template_hash", cot=cot
+    )
+
+    rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
+    pk = prompts_pa.column("prompt_key").to_numpy()
+    bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=np.int64), "band": band})
+    bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+    acc_bands = keyed.select("account_id", "prompt_key").join(bt, "prompt_key").select("account_id", "band").distinct()
+    return facts, acc_bands
+
+
+def content(facts: ir.Table) -> ir.Table:
+    """Per-account capability mix, chain-of-thought share and template diversity (over the sample)."""
+    cap_cols = {
+        f"cap_{c}": (facts.capability == c).cast("float64").mean() for c in CAPABILITIES
+    }
+    labelled = facts.capability.notnull().cast("int64").sum()
+    template_accounts = facts.filter(facts.template_hash.notnull()).group_by("template_hash").aggregate(
+        template_accounts=_.account_id.nunique()
+    )
+    j = facts.left_join(template_accounts, "template_hash")
+    return j.group_by("account_id").aggregate(
+        sample_n=j.count(),
+        sample_labelled=labelled,
+        cot_share=j.cot.cast("float64").mean(),
+        template_distinct=j.template_hash.nunique(),
+        template_shared_share=(j.template_accounts.fill_null(1) >= 2).cast("float64").mean(),
+        **{k: (j.capability == k.removeprefix("cap_")).cast("float64").mean() for k in cap_cols},
+    )

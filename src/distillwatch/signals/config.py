@@ -1,0 +1,98 @@
+"""The detection configuration: which signals run, their weights and parameters, and the
+linking and scoring settings.  YAML, validated with pydantic; ``default.yaml`` ships with
+the package and documents every knob.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SignalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    weight: float | None = Field(None, ge=0.0, description="None = the signal's own default")
+    params: dict[str, Any] = {}
+
+
+class LinkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    resolution: float = Field(1.0, gt=0.0, description="Leiden modularity resolution: higher = smaller communities")
+    min_edge_weight: float = Field(0.05, ge=0.0, description="combined pair weight below which an edge is dropped")
+    min_accounts: int = Field(3, ge=2, description="smallest community that can be a campaign")
+    family_coverage: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of members a family must cover to count as campaign evidence"
+    )
+    min_families: int = Field(3, ge=1, description="independent families of evidence a campaign needs")
+    max_edges_written: int = Field(200_000, ge=0, description="edges.parquet holds at most this many campaign edges")
+
+
+class ScoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_fpr: float = Field(0.001, gt=0.0, lt=0.5, description="benign accounts flagged `attack`, at most")
+    suspect_fpr_factor: float = Field(10.0, ge=1.0, description="the suspect threshold targets target_fpr x this")
+    own_evidence_cap: float = Field(
+        0.6, gt=0.0, le=1.0, description="most an account's own evidence can contribute without a campaign"
+    )
+    permutations: int = Field(200, ge=20, description="random groups per campaign size in the null distribution")
+    seed: int = 0
+
+
+class DetectionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signals: dict[str, SignalSettings] = {}
+    link: LinkSettings = LinkSettings()
+    score: ScoreSettings = ScoreSettings()
+    sample_per_account: int = Field(64, ge=1, le=10_000, description="prompts per account given per-text enrichment")
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used (the message names the file and the field)."""
+
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+
+
+def load_config(path: str | Path | None = None) -> DetectionConfig:
+    """Reads ``path`` (or the shipped default) and checks it, including that every signal id exists."""
+    from distillwatch.signals import load_signals
+
+    source = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        config = DetectionConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}: field {where}: {first['msg']}") from exc
+    known = load_signals()
+    unknown = sorted(set(config.signals) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: field signals.{unknown[0]}: no such signal (see `distillwatch signals`)")
+    for sid, settings in config.signals.items():
+        extra = sorted(set(settings.params) - set(known[sid].meta.params))
+        if extra:
+            raise ConfigError(f"{source}: field signals.{sid}.params.{extra[0]}: not a parameter of this signal")
+    return config
+
+
+def effective(config: DetectionConfig, signal) -> tuple[bool, float, dict[str, Any]]:
+    """(enabled, weight, params) of a signal under ``config`` (defaults filled in)."""
+    s = config.signals.get(signal.meta.id, SignalSettings())
+    return s.enabled, signal.meta.weight if s.weight is None else s.weight, {**signal.meta.params, **s.params}
