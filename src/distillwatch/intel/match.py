@@ -126,12 +126,14 @@ def _keyed(indicators: pa.Table, key: str) -> pa.Table:
     return indicators.append_column(key, indicators["value"])
 
 
-def _coverage(rows: ir.Table, totals: ir.Table, key: str, matched: pa.Table) -> pa.Table | None:
-    """Per (account, partner, kind): matched rows / all rows of the account, and the values matched."""
+def _coverage(rows: ir.Table, key: str, matched: pa.Table) -> pa.Table | None:
+    """Per (account, partner, kind): matched rows / the account's rows with `key` known, and the values matched."""
     if matched.num_rows == 0:
         return None
+    known = rows.filter(rows[key].notnull())
+    totals = known.group_by("account_id").aggregate(total=_.count())
     m = ibis.memtable(matched.select([key, "partner", "kind", "value", "confidence"]))
-    j = rows.select("account_id", rows[key].cast("string").name(key)).join(m, key)
+    j = known.select("account_id", known[key].cast("string").name(key)).join(m, key)
     per = j.group_by(["account_id", "partner", "kind"]).aggregate(
         hits=_.count(), confidence=_.confidence.max(), values=_.value.collect(distinct=True)
     )
@@ -149,37 +151,22 @@ def match_accounts(
     ind = active_indicators(con, now)
     if ind.num_rows == 0:
         return RESULT_SCHEMA.empty_table()
-    parts: list[pa.Table] = []
 
-    def by_kind(*kinds: str) -> pa.Table:
-        return ind.filter(pc.is_in(ind["kind"], value_set=pa.array(list(kinds))))
+    def by_kind(kind: str, key: str) -> pa.Table:
+        return _keyed(ind.filter(pc.equal(ind["kind"], kind)), key)
 
+    # (rows, column matched, indicators for it); coverage is counted over the rows where the column is known
+    sources: list[tuple[ir.Table, str, pa.Table]] = []
     if exchanges is not None:
-        totals = exchanges.group_by("account_id").aggregate(total=_.count())
         ips = exchanges.select("ip").distinct().to_pyarrow()["ip"]
-        hit = match_addresses(ips, ind)
-        got = _coverage(exchanges, totals, "ip", hit)
-        if got is not None:
-            parts.append(got)
-        asns = by_kind("asn")
-        if asns.num_rows and "asn" in exchanges.columns:
-            got = _coverage(exchanges.filter(exchanges.asn.notnull()), totals, "asn", _keyed(asns, "asn"))
-            if got is not None:
-                parts.append(got)
-    tmpl = by_kind("template-hash")
-    if facts is not None and tmpl.num_rows and "template_hash" in facts.columns:
-        sampled = facts.filter(facts.template_hash.notnull())
-        totals = sampled.group_by("account_id").aggregate(total=_.count())
-        got = _coverage(sampled, totals, "template_hash", _keyed(tmpl, "template_hash"))
-        if got is not None:
-            parts.append(got)
-    doms = by_kind("email-domain")
-    if account_records is not None and doms.num_rows and "email_domain" in account_records.columns:
-        recs = account_records.filter(account_records.email_domain.notnull())
-        totals = recs.group_by("account_id").aggregate(total=_.count())
-        got = _coverage(recs, totals, "email_domain", _keyed(doms, "email_domain"))
-        if got is not None:
-            parts.append(got)
+        sources.append((exchanges, "ip", match_addresses(ips, ind)))
+        if "asn" in exchanges.columns:
+            sources.append((exchanges, "asn", by_kind("asn", "asn")))
+    if facts is not None and "template_hash" in facts.columns:
+        sources.append((facts, "template_hash", by_kind("template-hash", "template_hash")))
+    if account_records is not None and "email_domain" in account_records.columns:
+        sources.append((account_records, "email_domain", by_kind("email-domain", "email_domain")))
+    parts = [got for rows, key, matched in sources if (got := _coverage(rows, key, matched)) is not None]
     if not parts:
         return RESULT_SCHEMA.empty_table()
     return _summarise(
