@@ -51,6 +51,10 @@ def _register_all() -> None:
 
     intel_cli.register(app)
 
+    from distillwatch.cli import report as report_cli
+
+    report_cli.register(app)
+
 
 _register_all()
 

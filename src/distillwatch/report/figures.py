@@ -1,0 +1,211 @@
+"""The table-level figures of the report, computed with Ibis over the results' Parquet files.
+
+Each function takes the loaded :class:`~distillwatch.report.load.Results` and
+returns small Python structures (a few hundred rows at most) for the templates
+and charts; the heavy lifting (counts, windows, joins) stays in the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import ibis
+from ibis import _
+
+from distillwatch.report.load import Results
+
+TOP_ACCOUNTS = 10  # highest-scoring members listed per campaign
+FLAGGED_OUTSIDE = 20  # attack/suspect accounts outside any campaign, listed
+QUARANTINE_EXAMPLES = 10
+GRAPH_EDGE_FETCH = 20_000  # strongest edges of the largest campaign read for its drawing
+
+
+@dataclass
+class AccountFigures:
+    scanned: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)  # campaign_id -> accounts in accounts.parquet
+    mean_score: dict[str, float] = field(default_factory=dict)
+    top: dict[str, list[dict]] = field(default_factory=dict)  # campaign_id -> highest-scoring members
+    flagged_outside: int = 0
+    flagged_outside_top: list[dict] = field(default_factory=list)
+
+
+def account_figures(res: Results) -> AccountFigures | None:
+    t = res.table("accounts.parquet")
+    if t is None:
+        return None
+    out = AccountFigures()
+    verdicts = t.group_by("verdict").aggregate(n=_.count()).to_pyarrow().to_pylist()
+    out.verdicts = {str(r["verdict"]): int(r["n"]) for r in verdicts}
+    out.scanned = sum(out.verdicts.values())
+
+    members = t.filter(_.campaign_id.notnull())
+    per = (
+        members.group_by("campaign_id")
+        .aggregate(n=_.count(), mean_score=_.score.mean())
+        .to_pyarrow()
+        .to_pylist()
+    )
+    out.members = {r["campaign_id"]: int(r["n"]) for r in per}
+    out.mean_score = {r["campaign_id"]: float(r["mean_score"]) for r in per}
+
+    cols = ["account_id", "score", "verdict", "campaign_id"] + (["reasons"] if "reasons" in t.columns else [])
+    rank = ibis.row_number().over(group_by=_.campaign_id, order_by=[ibis.desc(_.score), _.account_id])
+    top = members.select(*cols, rank=rank).filter(_.rank < TOP_ACCOUNTS).order_by(["campaign_id", "rank"])
+    for r in top.to_pyarrow().to_pylist():
+        out.top.setdefault(r["campaign_id"], []).append(r)
+
+    outside = t.filter(_.campaign_id.isnull() & (_.verdict != "benign"))
+    out.flagged_outside = int(outside.count().to_pyarrow().as_py())
+    listed = outside.select(*cols).order_by([ibis.desc(_.score), _.account_id]).limit(FLAGGED_OUTSIDE)
+    out.flagged_outside_top = listed.to_pyarrow().to_pylist()
+    return out
+
+
+@dataclass
+class Daily:
+    """Exchanges and active accounts per UTC day, for benign traffic and each campaign."""
+
+    days: list[date] = field(default_factory=list)
+    benign: dict[date, tuple[int, int]] = field(default_factory=dict)
+    campaigns: dict[str, dict[date, tuple[int, int]]] = field(default_factory=dict)
+
+
+def daily(res: Results) -> Daily:
+    """From daily.parquet when present, else from the campaigns' own daily lists and population.json."""
+    out = Daily()
+    t = res.table("daily.parquet")
+    if t is not None:
+        rows = (
+            t.group_by(day=_.day.cast("date"), campaign_id=_.campaign_id)
+            .aggregate(exchanges=_.exchanges.sum(), accounts=_.accounts.sum())
+            .to_pyarrow()
+            .to_pylist()
+        )
+        for r in rows:
+            value = (int(r["exchanges"] or 0), int(r["accounts"] or 0))
+            if r["campaign_id"] is None:
+                out.benign[r["day"]] = value
+            else:
+                out.campaigns.setdefault(r["campaign_id"], {})[r["day"]] = value
+    else:
+        for c in res.campaigns:
+            out.campaigns[c.campaign_id] = {
+                _to_date(d.day): (d.exchanges, d.accounts) for d in c.daily if _to_date(d.day)
+            }
+        for d in res.population.get("daily") or []:
+            if isinstance(d, dict) and _to_date(d.get("day")):
+                out.benign[_to_date(d["day"])] = (int(d.get("exchanges") or 0), int(d.get("accounts") or 0))
+    days = set(out.benign)
+    for per in out.campaigns.values():
+        days |= set(per)
+    out.days = sorted(days)
+    return out
+
+
+def _to_date(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+@dataclass
+class Quarantine:
+    rows: int = 0
+    by_reason: list[dict] = field(default_factory=list)  # source, field, reason, rows
+    examples: list[dict] = field(default_factory=list)
+
+
+def quarantine(res: Results) -> Quarantine | None:
+    t = res.table("quarantine.parquet")
+    if t is None:
+        return None
+    keys = [c for c in ("source", "field", "reason") if c in t.columns]
+    out = Quarantine()
+    out.rows = int(t.count().to_pyarrow().as_py())
+    out.by_reason = (
+        t.group_by(keys)
+        .aggregate(rows=_.count())
+        .order_by([ibis.desc("rows"), *keys])
+        .to_pyarrow()
+        .to_pylist()
+    )
+    shown = [c for c in ("source", "row", "field", "reason", "detail") if c in t.columns]
+    order = [c for c in ("source", "row") if c in t.columns] or shown
+    out.examples = t.select(*shown).order_by(order).limit(QUARANTINE_EXAMPLES).to_pyarrow().to_pylist()
+    return out
+
+
+def signup_times(res: Results, campaign_ids: list[str]) -> dict[str, list[datetime]]:
+    """campaign_id -> members' registration times, when the results carry a ``created_at`` column.
+
+    ``scan`` may add ``created_at`` to accounts.parquet or signals.parquet (an
+    optional extra column); without it the sign-up histogram is left out.
+    """
+    for name in ("accounts.parquet", "signals.parquet"):
+        t = res.table(name)
+        if t is None or "created_at" not in t.columns:
+            continue
+        if "campaign_id" not in t.columns:
+            accounts = res.table("accounts.parquet")
+            if accounts is None:
+                continue
+            t = t.select("account_id", "created_at").join(
+                accounts.select("account_id", "campaign_id"), "account_id"
+            )
+        rows = (
+            t.filter(_.campaign_id.isin(campaign_ids) & _.created_at.notnull())
+            .select("campaign_id", "created_at")
+            .to_pyarrow()
+        )
+        out: dict[str, list[datetime]] = {}
+        for cid, ts in zip(rows["campaign_id"].to_pylist(), rows["created_at"].to_pylist(), strict=True):
+            out.setdefault(cid, []).append(ts)
+        return out
+    return {}
+
+
+@dataclass
+class GraphEdges:
+    campaign_id: str
+    total_edges: int
+    by_kind: dict[str, int]
+    edges: list[tuple[str, str, str, float]]  # the strongest GRAPH_EDGE_FETCH edges
+    scores: dict[str, float]  # member -> score, for colouring nodes
+
+
+def campaign_edges(res: Results, campaign_id: str) -> GraphEdges | None:
+    """Edges between members of one campaign (both ends in it), strongest first."""
+    edges, accounts = res.table("edges.parquet"), res.table("accounts.parquet")
+    if edges is None or accounts is None:
+        return None
+    members = accounts.filter(_.campaign_id == campaign_id).select("account_id", "score")
+    ids = members.select("account_id")
+    inside = edges.semi_join(ids, [("src", "account_id")]).semi_join(ids.view(), [("dst", "account_id")])
+    kinds = inside.group_by("kind").aggregate(n=_.count()).to_pyarrow().to_pylist()
+    by_kind = {str(r["kind"]): int(r["n"]) for r in kinds}
+    strongest = (
+        inside.select("src", "dst", "kind", "weight")
+        .order_by([ibis.desc("weight"), "src", "dst", "kind"])
+        .limit(GRAPH_EDGE_FETCH)
+        .to_pyarrow()
+    )
+    edge_list = list(
+        zip(
+            strongest["src"].to_pylist(),
+            strongest["dst"].to_pylist(),
+            [str(k) for k in strongest["kind"].to_pylist()],
+            [float(w or 0.0) for w in strongest["weight"].to_pylist()],
+            strict=True,
+        )
+    )
+    score_rows = members.to_pyarrow()
+    scores = dict(zip(score_rows["account_id"].to_pylist(), score_rows["score"].to_pylist(), strict=True))
+    return GraphEdges(campaign_id, sum(by_kind.values()), by_kind, edge_list, scores)

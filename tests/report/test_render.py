@@ -1,0 +1,186 @@
+"""The report from a hand-written results directory: figures, partial input, hostile text, redaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from typer.testing import CliRunner
+
+from distillwatch.cli.main import app
+from distillwatch.report import render
+from distillwatch.report.content import lead_sentence, targeted
+
+from .conftest import BIG, write_results
+
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u200b]")
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Tags()
+    p.feed(html)
+    return p.tags
+
+
+def test_report_states_the_campaign_figures(results):
+    directory, fig = results
+    html_path, md_path = render(directory)
+    assert (html_path, md_path) == (directory / "report.html", directory / "report.md")
+    html, md = html_path.read_text(), md_path.read_text()
+    c1 = fig["c1"]
+    lead = "15,450 exchanges through 60 accounts between 22 April and 1 May 2026, targeting software engineering and agentic reasoning."
+    assert lead_sentence(c1, {"software_engineering": 0.2, "agentic_reasoning": 0.05, "chat": 0.6}) == lead
+    for text in (html, md):
+        assert lead in text
+        # rows read = scored + quarantined, said in words
+        assert (
+            f"Rows read ({fig['total'] + 3:,}) = rows scored ({fig['total']:,}) + rows quarantined (3)"
+            in text.replace("\\", "")
+        )
+        assert "AML.T0024.002" in text
+    # the ranking puts the larger campaign first, with its share of traffic
+    assert md.index("| 1 | c1 | 60 | 15,450 | 26.4%") < md.index("| 2 | c2")
+    # capabilities against the population, CoT share against benign
+    assert "| agentic reasoning | 35.0% | 5.0% | 7.0x |" in md
+    assert "62.0% (benign: 4.0%)" in md
+    # infrastructure, registration, daily volume, account graph
+    assert "| exchanges from datacenters | 91.0% |" in md
+    assert "| accounts sharing a payment instrument | 48 |" in md
+    assert "| 2026-04-24 | 1,520 | 60 | 25.3 | 4,100 |" in md
+    assert "| 2026-04-21 22:00 UTC | 22 |" in md  # sign-ups per hour, from accounts.parquet created_at
+    assert "| accounts drawn | 60 |" in md
+    # charts: overview timeline; per campaign (2) capability, timeline, sign-ups; graph of the largest
+    images = [a["src"] for t, a in _tags(html) if t == "img"]
+    assert len(images) == 1 + 2 * 3 + 1
+    for src in images:
+        assert src.startswith("data:image/svg+xml;base64,")
+        ET.fromstring(base64.b64decode(src.split(",", 1)[1]))  # well-formed SVG
+
+
+def test_html_is_self_contained_and_inert(results):
+    directory, _ = results
+    html = render(directory)[0].read_text()
+    tags = _tags(html)
+    names = {t for t, _ in tags}
+    assert (
+        not names & {"script", "iframe", "object", "embed", "link", "svg", "form", "base", "a"} - {"a"}
+        or True
+    )
+    assert not names & {"script", "iframe", "object", "embed", "link", "form", "base", "svg", "style"} - {
+        "style"
+    }
+    csp = [
+        a for t, a in tags if t == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy"
+    ]
+    assert csp and "default-src 'none'" in csp[0]["content"] and "img-src data:" in csp[0]["content"]
+    for tag, attrs in tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            if name in ("href", "src"):
+                assert value.startswith("#") or value.startswith("data:image/svg+xml;base64,"), (tag, value)
+    assert len(tags) < 3000  # the hostile text became text, not markup
+    assert "<script>document" not in html and "&lt;script&gt;document" in html
+    assert not BIDI.search(html)
+    assert BIG[:2000] not in html  # 1 MB strings are cut
+    assert len(html) < 2_000_000
+
+
+def test_markdown_is_inert(results):
+    directory, _ = results
+    md = render(directory)[1].read_text()
+    assert not BIDI.search(md)
+    assert BIG[:2000] not in md
+    assert max(len(line) for line in md.splitlines()) < 20_000
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<a " not in rendered and "<img" not in rendered and "<script" not in rendered
+    assert "://" not in md.replace("[:]//", "")  # no bare URL left for GFM to link
+    # every table row has as many cells as its header
+    for table in re.findall(r"(?m)((?:^\|.*\n)+)", md):
+        lines = table.splitlines()
+        widths = {len(re.findall(r"(?<!\\)\|", line)) for line in lines}
+        assert len(widths) == 1, lines[:3]
+
+
+def test_redact_replaces_prompts_and_emails(results):
+    directory, fig = results
+    html, md = (p.read_text() for p in render(directory, redact=True))
+    for text in (html, md.replace("\\", "")):
+        assert "[prompt redacted]" in text
+        assert "[e-mail domain redacted]" in text
+        assert "bob@example.com" not in text and "bob" not in text
+        assert "invoice" not in text  # an e-mail domain in the fixture
+        assert "redacted copy" in text
+    unredacted = render(directory)[1].read_text()
+    assert "bob\\[at\\]example.com" in unredacted
+
+
+def test_missing_files_are_named_not_fatal(tmp_path: Path):
+    directory = tmp_path / "r"
+    write_results(directory, hostile=False)
+    for name in ("edges.parquet", "daily.parquet", "population.json", "quarantine.parquet"):
+        (directory / name).unlink()
+    (directory / "signals.parquet").write_bytes(b"not parquet")
+    html, md = (p.read_text() for p in render(directory))
+    assert "Missing from the results directory" in md
+    assert "daily.parquet, edges.parquet, population.json, quarantine.parquet" in md
+    assert "signals.parquet: cannot be read as Parquet" in md
+    assert "population.json is missing" in md
+    # the campaign's own daily list still gives its timeline
+    assert "| 2026-04-24 | 1,520 | 60 | 25.3 | n/a |" in md
+
+
+def test_invalid_campaign_record_is_skipped_with_its_field(tmp_path: Path):
+    directory = tmp_path / "r"
+    write_results(directory, hostile=False)
+    records = json.loads((directory / "campaigns.json").read_text())
+    records[1]["accounts"] = "many"
+    (directory / "campaigns.json").write_text(json.dumps(records))
+    md = render(directory)[1].read_text()
+    assert "campaigns.json: record 1 (campaign\\_id 'c2') skipped: field accounts" in md
+    assert "## Campaign 1: c1" in md and "Campaign 2" not in md
+
+
+def test_empty_directory_still_renders(tmp_path: Path):
+    md = render(tmp_path)[1].read_text()
+    assert "No distillation campaign was found" in md
+    assert "accounts.parquet" in md and "campaigns.json" in md and "run.json" in md
+    with pytest.raises(FileNotFoundError):
+        render(tmp_path / "absent")
+
+
+def test_targeted_capabilities_need_share_and_lift():
+    population = {"chat": 0.6, "software_engineering": 0.3}
+    assert targeted({"chat": 0.7, "software_engineering": 0.3}, population) == [
+        "chat",
+        "software engineering",
+    ]
+    assert targeted({"chat": 0.5, "math": 0.3, "software_engineering": 0.2}, population) == ["math"]
+
+
+def test_cli_rerenders(results, tmp_path: Path):
+    directory, _ = results
+    copy = tmp_path / "copy"
+    shutil.copytree(directory, copy)
+    out = CliRunner().invoke(app, ["report", str(copy), "--redact"])
+    assert out.exit_code == 0, out.output
+    assert "\\[prompt redacted\\]" in (copy / "report.md").read_text()
+    bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert bad.exit_code == 2
