@@ -157,7 +157,7 @@ class Validator:
                 pass
             elif want_int and (pa.types.is_integer(t) or pa.types.is_floating(t)):
                 if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
-                    too_big = pc.fill_null(pc.greater(col, 2**63 - 1), False).to_numpy(zero_copy_only=False)
+                    too_big = pc.fill_null(pc.greater(col, pa.scalar(2**63 - 1, pa.uint64())), False).to_numpy(zero_copy_only=False)
                     pending.append((too_big, E.OUT_OF_RANGE, f.name, f"{f.name} does not fit in 64 bits"))
                     col = pc.cast(pc.if_else(pa.array(too_big), None, col), pa.int64())
             elif not want_int and not want_ts and pa.types.is_integer(t):
