@@ -206,7 +206,41 @@ def review_command(
     )
 
 
+def serve_command(
+    db: Annotated[Path | None, typer.Option("--db", help=DB_HELP)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8087,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML (service settings, defaults).")
+    ] = None,
+    tokens_file: Annotated[
+        Path | None,
+        typer.Option("--tokens-file", help="Bearer tokens, one per line (also $DISTILLWATCH_API_TOKENS)."),
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.05, help="Seconds between store checks.")
+    ] = 0.5,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Serve decisions to gateways over HTTP (FastAPI + uvicorn); OpenAPI docs at /docs."""
+    from distillwatch.respond.policy import PolicyError, load_policy
+    from distillwatch.respond.service import load_tokens, serve
+
+    try:
+        pol = load_policy(policy)
+        tokens = load_tokens(tokens_file)
+        if not tokens:
+            raise ValueError(
+                "no API tokens: set DISTILLWATCH_API_TOKENS (comma-separated) or pass --tokens-file"
+            )
+    except (PolicyError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    serve(_db(db), pol, host, port, tokens, access_log=access_log, poll_interval_s=poll_interval)
+
+
 def register(app: typer.Typer) -> None:
     app.command("decide")(decide_command)
     app.command("audit")(audit_command)
     app.command("review")(review_command)
+    app.command("serve")(serve_command)

@@ -162,6 +162,13 @@ class SignupPolicy(_Strict):
 class ServiceSettings(_Strict):
     allow_ttl_seconds: int = Field(300, ge=1, description="how long a gateway may cache an allow")
     unknown_account_action: Action = Field("allow", description="action for an account with no decision")
+    campaign_prefix_action: Action | None = Field(
+        "flag",
+        description="action for an account with no decision calling from a known campaign's network prefix",
+    )
+    campaign_prefix_min_confidence: float = Field(
+        0.8, ge=0, le=1, description="only prefixes of campaigns this sure"
+    )
 
 
 class Policy(_Strict):
