@@ -80,7 +80,18 @@ def test_export_import_commands(tmp_path):
     db = str(tmp_path / "s.duckdb")
     d = write_results(tmp_path / "r", [make_campaign("C1")], run_id="run1")
     out = tmp_path / "bundle.json"
-    text = run("intel", "export", "--results", str(d), "--out", str(out), "--tlp", "green", "--producer", "Provider A")
+    text = run(
+        "intel",
+        "export",
+        "--results",
+        str(d),
+        "--out",
+        str(out),
+        "--tlp",
+        "green",
+        "--producer",
+        "Provider A",
+    )
     assert "TLP:GREEN" in text
     bundle = stix2.parse(out.read_text(), allow_custom=True)
     assert any(o.type == "campaign" for o in bundle.objects)
@@ -92,11 +103,15 @@ def test_user_errors_are_one_line_messages(tmp_path):
     db = str(tmp_path / "s.duckdb")
     res = runner.invoke(app, ["actors", "label", "C404", "Nobody", "--db", db])
     assert res.exit_code == 2 and "not in the store's history" in res.output
-    res = runner.invoke(app, ["intel", "export", "--results", str(tmp_path), "--out", str(tmp_path / "b.json")])
+    res = runner.invoke(
+        app, ["intel", "export", "--results", str(tmp_path), "--out", str(tmp_path / "b.json")]
+    )
     assert res.exit_code == 2 and "no campaigns.json" in res.output
     res = runner.invoke(app, ["actors", "add", "", "--db", db])
     assert res.exit_code == 2 and "actor name" in res.output
     d = write_results(tmp_path / "r", [make_campaign("C1")])
-    res = runner.invoke(app, ["intel", "export", "--results", str(d), "--out", str(tmp_path / "b.json"), "--tlp", "mauve"])
+    res = runner.invoke(
+        app, ["intel", "export", "--results", str(d), "--out", str(tmp_path / "b.json"), "--tlp", "mauve"]
+    )
     assert res.exit_code == 2 and "--tlp must be one of" in res.output
     assert not json.loads((d / "campaigns.json").read_text())[0].get("history")

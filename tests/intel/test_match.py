@@ -17,13 +17,36 @@ def partner_store(con, tmp_path):
     common = {"created_by_ref": ident.id, "valid_from": "2026-01-01T00:00:00Z"}
     objs = [
         ident,
-        stix2.Indicator(pattern="[ipv4-addr:value ISSUBSET '203.0.113.0/24']", pattern_type="stix", confidence=100, **common),
-        stix2.Indicator(pattern="[ipv6-addr:value ISSUBSET '2001:db8:1::/48']", pattern_type="stix", confidence=100, **common),
-        stix2.Indicator(pattern="[autonomous-system:number = 64500]", pattern_type="stix", confidence=100, **common),
-        stix2.Indicator(pattern="[x-distillwatch-prompt-template:hash = '-4242']", pattern_type="stix", confidence=100, **common),
-        stix2.Indicator(pattern="[email-addr:value MATCHES '@mailbox\\\\.example$']", pattern_type="stix", **common),
-        stix2.Indicator(pattern="[ipv4-addr:value = '198.51.100.9']", pattern_type="stix",
-                        valid_until="2026-07-01T00:00:00Z", **common),
+        stix2.Indicator(
+            pattern="[ipv4-addr:value ISSUBSET '203.0.113.0/24']",
+            pattern_type="stix",
+            confidence=100,
+            **common,
+        ),
+        stix2.Indicator(
+            pattern="[ipv6-addr:value ISSUBSET '2001:db8:1::/48']",
+            pattern_type="stix",
+            confidence=100,
+            **common,
+        ),
+        stix2.Indicator(
+            pattern="[autonomous-system:number = 64500]", pattern_type="stix", confidence=100, **common
+        ),
+        stix2.Indicator(
+            pattern="[x-distillwatch-prompt-template:hash = '-4242']",
+            pattern_type="stix",
+            confidence=100,
+            **common,
+        ),
+        stix2.Indicator(
+            pattern="[email-addr:value MATCHES '@mailbox\\\\.example$']", pattern_type="stix", **common
+        ),
+        stix2.Indicator(
+            pattern="[ipv4-addr:value = '198.51.100.9']",
+            pattern_type="stix",
+            valid_until="2026-07-01T00:00:00Z",
+            **common,
+        ),
     ]
     path = tmp_path / "a.json"
     path.write_text(stix2.Bundle(objects=objs).serialize())
@@ -35,7 +58,17 @@ def test_address_matching_handles_both_families_and_nesting(partner_store):
     from distillwatch.intel.match import active_indicators
 
     ind = active_indicators(partner_store, NOW)
-    ips = pa.array(["203.0.113.7", "203.0.114.7", "2001:db8:1:ffff::1", "2001:db8:2::1", "198.51.100.9", "not-an-ip", None])
+    ips = pa.array(
+        [
+            "203.0.113.7",
+            "203.0.114.7",
+            "2001:db8:1:ffff::1",
+            "2001:db8:2::1",
+            "198.51.100.9",
+            "not-an-ip",
+            None,
+        ]
+    )
     got = match_addresses(ips, ind)
     assert sorted(zip(got["ip"].to_pylist(), got["value"].to_pylist(), strict=True)) == [
         ("198.51.100.9", "198.51.100.9/32"),
@@ -52,14 +85,20 @@ def test_accounts_get_values_and_reasons_with_the_partner_name(partner_store):
         pa.table(
             {
                 "account_id": ["a1"] * 4 + ["a2"] * 4 + ["a3"] * 2 + ["a4"] * 3,
-                "ip": ["203.0.113.1"] * 4 + ["2001:db8:1::5", "2001:db8:1::6", "192.0.2.1", "192.0.2.2"]
-                + ["192.0.2.3"] * 2 + ["192.0.2.4"] * 3,
+                "ip": ["203.0.113.1"] * 4
+                + ["2001:db8:1::5", "2001:db8:1::6", "192.0.2.1", "192.0.2.2"]
+                + ["192.0.2.3"] * 2
+                + ["192.0.2.4"] * 3,
                 "asn": pa.array([64500] * 4 + [None] * 4 + [64500, 64501] + [64501] * 3, pa.int64()),
             }
         )
     )
-    facts = ibis.memtable(pa.table({"account_id": ["a5", "a5", "a4"], "template_hash": ["-4242", "17", "18"]}))
-    recs = ibis.memtable(pa.table({"account_id": ["a6", "a4"], "email_domain": ["mailbox.example", "gmail.com"]}))
+    facts = ibis.memtable(
+        pa.table({"account_id": ["a5", "a5", "a4"], "template_hash": ["-4242", "17", "18"]})
+    )
+    recs = ibis.memtable(
+        pa.table({"account_id": ["a6", "a4"], "email_domain": ["mailbox.example", "gmail.com"]})
+    )
     got = {r["account_id"]: r for r in match_accounts(partner_store, ex, facts, recs, now=NOW).to_pylist()}
     assert set(got) == {"a1", "a2", "a3", "a5", "a6"}  # a4 matches nothing
     assert got["a1"]["value"] == pytest.approx(1.0)  # all traffic from the reported prefix
@@ -68,7 +107,10 @@ def test_accounts_get_values_and_reasons_with_the_partner_name(partner_store):
     assert got["a5"]["value"] == pytest.approx(0.5)
     assert got["a6"]["value"] == pytest.approx(0.6 * 0.8)  # e-mail domain, default confidence 80
     assert got["a1"]["partners"] == "Provider A"
-    assert "partner Provider A reported ipv4-prefix 203.0.113.0/24 (100% of its exchanges)" in got["a1"]["reason"]
+    assert (
+        "partner Provider A reported ipv4-prefix 203.0.113.0/24 (100% of its exchanges)"
+        in got["a1"]["reason"]
+    )
     assert "asn 64500" in got["a1"]["reason"]
     assert "(50% of its sampled prompts)" in got["a5"]["reason"]
     assert "(its e-mail domain)" in got["a6"]["reason"]
@@ -85,7 +127,9 @@ def test_partner_signal_aligns_with_the_feature_rows(partner_store):
     from distillwatch.signals.base import REGISTRY, SignalContext
     from distillwatch.signals.partner_indicators import PartnerIndicators
 
-    ex = ibis.memtable(pa.table({"account_id": ["a", "a", "b"], "ip": ["203.0.113.1", "192.0.2.1", "192.0.2.2"]}))
+    ex = ibis.memtable(
+        pa.table({"account_id": ["a", "a", "b"], "ip": ["203.0.113.1", "192.0.2.1", "192.0.2.2"]})
+    )
     features = pa.table({"account_id": ["b", "a", "c"]})
     ctx = SignalContext(features=features, hours=np.zeros((3, 24)), population={}, ex=ex, store=partner_store)
     sig = REGISTRY[PartnerIndicators.meta.id]

@@ -185,3 +185,32 @@ def test_import_of_a_non_json_file_names_the_file(tmp_path, con):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not JSON"):
         import_bundle(con, bad)
+
+
+def test_partner_attributions_become_actor_fingerprints(tmp_path):
+    from distillwatch import store
+    from distillwatch.intel import attribution
+    from distillwatch.intel.track import match_campaigns
+
+    with store.open_store(tmp_path / "a.duckdb") as con_a:
+        d = write_results(tmp_path / "r", [make_campaign("C1")], run_id="run1")
+        track_results(d, con_a)
+        attribution.add_actor(con_a, "Lab X")
+        attribution.label_campaign(con_a, "C1", "Lab X")
+        track_results(d, con_a)  # re-track: now attributed (labelled)
+    out = tmp_path / "b.json"
+    export_results(d, out, producer="Provider A", now=NOW)
+    assert '"attributed-to"' in out.read_text()
+    with store.open_store(tmp_path / "b.duckdb") as con_b:
+        res = import_bundle(con_b, out, now=NOW)
+        assert res.actors == Counter({"Lab X": 1})
+        import_bundle(con_b, out, now=NOW)  # idempotent
+        (row,) = attribution.list_actors(con_b)
+        assert row["name"] == "Lab X" and row["fingerprints"] == 1 and row["campaigns"] == ["Provider A:C1"]
+        # Provider B's own scan later meets the same operator: attributed through Provider A's fingerprint
+        (c,) = match_campaigns(con_b, [make_campaign("C4")], "runB")
+        from distillwatch.intel.attribution import attribute_campaigns
+        from distillwatch.intel.fingerprint import from_campaign
+
+        (c,) = attribute_campaigns(con_b, [c], {"C4": from_campaign(make_campaign("C4"))})
+        assert c.attribution.actor == "Lab X" and not c.attribution.labelled

@@ -113,6 +113,8 @@ def import_cmd(
         table.add_row(kind, f"{n:,}")
     console.print(table)
     console.print(f"{res.objects:,} objects, {res.indicators:,} indicators, {res.stored:,} values stored.")
+    for actor, n in sorted(res.actors.items()):
+        console.print(f"  actor {escape(actor)}: {n} fingerprint(s) from the partner's attributions")
     for reason, n in sorted(res.skipped.items()):
         console.print(f"  skipped {n:,}: {escape(reason)}")
 

@@ -24,7 +24,9 @@ import stix2
 from stix2 import patterns as sp
 from stix2.pattern_visitor import create_pattern_object
 
-from distillwatch.intel.stix_export import TEMPLATE_OBJECT, load_bundle
+from distillwatch.intel import attribution
+from distillwatch.intel.fingerprint import MAX_ITEMS, Fingerprint
+from distillwatch.intel.stix_export import DW_EXTENSION_ID, TEMPLATE_OBJECT, load_bundle
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 # e-mail suffix regexes partners write: '@x\.com$', '.*@x\.com$', '^[^@]+@x\.com$', '(?i)@x\.com$'
@@ -48,6 +50,9 @@ class ImportResult:
     stored: int = 0
     skipped: Counter = field(default_factory=Counter)
     kinds: Counter = field(default_factory=Counter)
+    actors: Counter = field(
+        default_factory=Counter
+    )  # actor -> fingerprints taken from the partner's attributions
 
 
 def clean_partner(name: str) -> str:
@@ -130,6 +135,36 @@ def _partner_from_bundle(bundle: stix2.Bundle) -> str | None:
     return None
 
 
+def _attributed_fingerprints(bundle: stix2.Bundle, res: ImportResult) -> list[tuple[str, Fingerprint]]:
+    """(actor, fingerprint) for each partner campaign that carries a distillwatch fingerprint and an attribution."""
+    names = {o.id: o.name for o in bundle.objects if o.type in ("intrusion-set", "threat-actor")}
+    actor_of = {
+        o.source_ref: names[o.target_ref]
+        for o in bundle.objects
+        if o.type == "relationship" and o.relationship_type == "attributed-to" and o.target_ref in names
+    }
+    out = []
+    for obj in bundle.objects:
+        ext = (getattr(obj, "extensions", None) or {}).get(DW_EXTENSION_ID)
+        if obj.type != "campaign" or obj.id not in actor_of or not ext or "fingerprint" not in ext:
+            continue
+        try:
+            actor = attribution.check_name(str(actor_of[obj.id]))
+            fp = Fingerprint.model_validate(dict(ext["fingerprint"]))
+        except ValueError:  # pydantic's ValidationError is a ValueError too
+            res.skipped["attributed campaign with an invalid actor name or fingerprint"] += 1
+            continue
+        # A partner's fingerprint is bounded like ours, whatever it sent.
+        bounded = {
+            k: dict(sorted(v.items(), key=lambda kv: -kv[1])[:MAX_ITEMS])
+            for k, v in fp.model_dump().items()
+            if isinstance(v, dict)
+        }
+        cid = f"{res.partner}:{str(ext.get('campaign_id', obj.id))[:100]}"
+        out.append((actor, fp.model_copy(update={**bounded, "campaign_id": cid})))
+    return out
+
+
 def import_bundle(
     con: duckdb.DuckDBPyConnection,
     path: str | Path,
@@ -198,6 +233,14 @@ def import_bundle(
             con.executemany(
                 "INSERT OR REPLACE INTO intel_partner_indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
+        for actor, fp in _attributed_fingerprints(bundle, res):
+            attribution.add_actor(con, actor, f"attributed by partner {partner}")
+            con.execute(
+                "DELETE FROM intel_actor_fingerprints WHERE source = ? AND campaign_id = ?",
+                [f"partner:{partner}", fp.campaign_id],
+            )
+            attribution.add_fingerprints(con, actor, [fp], f"partner:{partner}")
+            res.actors[actor] += 1
         con.execute(
             "INSERT INTO intel_imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
