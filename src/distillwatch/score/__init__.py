@@ -1,1 +1,6 @@
-"""distillwatch.score"""
+"""Scoring: campaign evidence and confidence, account scores, calibrated verdicts, reasons."""
+
+from distillwatch.score.accounts import AccountScores, score_accounts
+from distillwatch.score.campaigns import CampaignEvidence, assess_communities
+
+__all__ = ["AccountScores", "CampaignEvidence", "assess_communities", "score_accounts"]

@@ -189,3 +189,16 @@ def threshold(values: np.ndarray, spec: float | str) -> float:
         finite = values[~np.isnan(values)]
         return float(np.quantile(finite, float(spec[1:]) / 100.0)) if len(finite) else math.nan
     return float(spec)
+
+
+def join_present(parts: list[pa.Array], sep: str = "; ") -> pa.Array:
+    """Element-wise join of string arrays, skipping nulls and empty strings (never drops a row)."""
+    if not parts:
+        return pa.array([], pa.string())
+    acc = pc.fill_null(parts[0], "")
+    for part in parts[1:]:
+        part = pc.fill_null(part, "")
+        both = pc.and_(pc.not_equal(acc, ""), pc.not_equal(part, ""))
+        joined = pc.binary_join_element_wise(acc, part, sep)
+        acc = pc.if_else(both, joined, pc.if_else(pc.equal(acc, ""), part, acc))
+    return acc

@@ -1,0 +1,245 @@
+"""Campaign records (``campaigns/model.py``) measured the way a report to a regulator would be.
+
+Every figure is an engine query over the exchanges joined with the campaign
+membership: volume, dates, rates, share of traffic, capabilities and CoT share
+(over the prompt sample), infrastructure, registration and indicators.
+Indicators never carry account ids, e-mail addresses or raw prompts; sample
+prompts are bounded and stripped of control characters (attacker-controlled
+text: the report escapes it again where it shows it).
+"""
+
+from __future__ import annotations
+
+import re
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from ibis import _
+
+from distillwatch.campaigns.model import (
+    Campaign,
+    Count,
+    DailyVolume,
+    Indicator,
+    Infrastructure,
+    Registration,
+)
+from distillwatch.features.content import CAPABILITIES
+
+TOP = 10  # values listed per campaign for each infrastructure / indicator kind
+SAMPLE_PROMPTS = 5
+PROMPT_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def bounded_text(text: str, limit: int = PROMPT_CHARS) -> str:
+    """Attacker-controlled text made safe to store and show: no control or bidi characters, bounded."""
+    clean = _CONTROL.sub(" ", text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def _rows(t: ir.Table) -> list[dict]:
+    return t.to_pyarrow().to_pylist()
+
+
+def _by_campaign(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["campaign_id"], []).append(r)
+    return out
+
+
+def _top(ex: ir.Table, column: str, k: int = TOP) -> dict[str, list[dict]]:
+    """Top ``k`` values of ``column`` per campaign with exchange counts and first/last seen."""
+    t = ex.filter(ex[column].notnull())
+    times = {"first": _.ts.min(), "last": _.ts.max()} if "ts" in t.columns else {}
+    g = t.group_by(["campaign_id", column]).aggregate(count=_.count(), **times)
+    w = ibis.window(group_by="campaign_id", order_by=[ibis.desc("count"), column])
+    g = g.mutate(r=ibis.row_number().over(w))
+    return _by_campaign(_rows(g.filter(g.r < k).order_by(["campaign_id", "r"])))
+
+
+def build_campaigns(
+    con,
+    ex: ir.Table,
+    facts: ir.Table,
+    records: ir.Table,
+    membership: pa.Table,
+    evidence: dict[str, list[str]],
+    families: dict[str, list[str]],
+    confidence: dict[str, float],
+    total_exchanges: int,
+) -> list[Campaign]:
+    """One record per campaign id in ``membership`` (account_id, campaign_id)."""
+    if membership.num_rows == 0:
+        return []
+    m = con.create_table("dw_membership", membership, temp=True, overwrite=True)
+    mex = ex.join(m, "account_id")
+    mfacts = facts.join(m, "account_id")
+    mrec = records.join(m, "account_id")
+
+    totals = {
+        r["campaign_id"]: r
+        for r in _rows(
+            mex.group_by("campaign_id").aggregate(
+                accounts=_.account_id.nunique(),
+                exchanges=_.count(),
+                first_seen=_.ts.min(),
+                last_seen=_.ts.max(),
+                addresses=_.ip.nunique(),
+                prefixes=_.prefix.nunique(),
+                asns=_.asn.nunique(),
+                datacenter=_.is_datacenter.fill_null(False).cast("float64").mean(),
+                vpn=_.is_vpn.fill_null(False).cast("float64").mean(),
+                tor=_.is_tor.fill_null(False).cast("float64").mean(),
+            )
+        )
+    }
+    account_days = {
+        r["campaign_id"]: r["n"]
+        for r in _rows(mex.select("campaign_id", "account_id", "daynum").distinct().group_by("campaign_id").aggregate(n=_.count()))
+    }
+    daily = _by_campaign(
+        _rows(
+            mex.group_by(["campaign_id", mex.ts.date().name("day")])
+            .aggregate(exchanges=_.count(), accounts=_.account_id.nunique())
+            .order_by(["campaign_id", "day"])
+        )
+    )
+    caps = _by_campaign(
+        _rows(mfacts.filter(mfacts.capability.notnull()).group_by(["campaign_id", "capability"]).aggregate(n=_.count()))
+    )
+    cot = {r["campaign_id"]: r["c"] for r in _rows(mfacts.group_by("campaign_id").aggregate(c=_.cot.cast("float64").mean()))}
+    templates = _top(mfacts, "template_hash")
+    tops = {col: _top(mex, col) for col in ("prefix", "asn", "country", "user_agent", "ip", "model")}
+    reg = {
+        r["campaign_id"]: r
+        for r in _rows(
+            mrec.group_by("campaign_id").aggregate(
+                with_record=_.created_at.notnull().cast("int64").sum(),
+                created_first=_.created_at.min(),
+                created_last=_.created_at.max(),
+                disposable=_.email_disposable.fill_null(False).cast("float64").mean(),
+                shared_payment=(_.payment_accounts >= 2).cast("int64").sum(),
+                payments=_.payment_fingerprint.nunique(),
+            )
+        )
+    }
+    domains = _by_campaign(
+        _rows(
+            mrec.filter(mrec.email_domain.notnull())
+            .group_by(["campaign_id", "email_domain"])
+            .aggregate(count=_.count())
+            .order_by(["campaign_id", ibis.desc("count"), "email_domain"])
+        )
+    )
+    samples = _sample_prompts(ex, m)
+
+    out = []
+    for cid in sorted(totals):
+        t = totals[cid]
+        n_ex, n_acc = int(t["exchanges"]), int(t["accounts"])
+        days = (t["last_seen"].date() - t["first_seen"].date()).days + 1
+        cap_rows = caps.get(cid, [])
+        cap_total = sum(r["n"] for r in cap_rows) or 1
+        capabilities = {c: 0.0 for c in CAPABILITIES}
+        for r in cap_rows:
+            capabilities[r["capability"]] = r["n"] / cap_total
+        rg = reg.get(cid, {})
+        span = None
+        if rg.get("created_first") and rg.get("created_last"):
+            span = (rg["created_last"] - rg["created_first"]).total_seconds() / 3600.0
+        dom_rows = domains.get(cid, [])
+        n_rec = sum(r["count"] for r in dom_rows) or 1
+        infra = Infrastructure(
+            addresses=int(t["addresses"]),
+            prefixes=int(t["prefixes"]),
+            asns=int(t["asns"] or 0),
+            top_prefixes=_counts(tops["prefix"].get(cid, []), "prefix", n_ex),
+            top_asns=_counts(tops["asn"].get(cid, []), "asn", n_ex),
+            countries=_counts(tops["country"].get(cid, []), "country", n_ex),
+            user_agents=_counts(tops["user_agent"].get(cid, []), "user_agent", n_ex, bound=True),
+            datacenter_share=float(t["datacenter"] or 0.0),
+            vpn_share=float(t["vpn"] or 0.0),
+            tor_share=float(t["tor"] or 0.0),
+        )
+        registration = Registration(
+            accounts_with_record=int(rg.get("with_record") or 0),
+            created_first=rg.get("created_first"),
+            created_last=rg.get("created_last"),
+            signup_span_hours=span,
+            email_domains=[Count(value=bounded_text(r["email_domain"], 100), count=int(r["count"]), share=r["count"] / n_rec) for r in dom_rows[:TOP]],
+            disposable_email_share=float(rg.get("disposable") or 0.0),
+            shared_payment_accounts=int(rg.get("shared_payment") or 0),
+            distinct_payment_fingerprints=int(rg.get("payments") or 0),
+        )
+        sample_total = sum(r["n"] for r in cap_rows) or 1
+        out.append(
+            Campaign(
+                campaign_id=cid,
+                accounts=n_acc,
+                exchanges=n_ex,
+                first_seen=t["first_seen"],
+                last_seen=t["last_seen"],
+                days=days,
+                exchanges_per_account=n_ex / max(n_acc, 1),
+                exchanges_per_account_per_day=n_ex / max(account_days.get(cid, 1), 1),
+                share_of_traffic=n_ex / max(total_exchanges, 1),
+                capabilities=capabilities,
+                cot_share=float(cot.get(cid) or 0.0),
+                infrastructure=infra,
+                registration=registration,
+                confidence=float(min(max(confidence.get(cid, 0.0), 0.0), 1.0)),
+                indicators=_indicators(tops, templates.get(cid, []), dom_rows, cid),
+                evidence=evidence.get(cid, []),
+                signal_families=families.get(cid, []),
+                template_hashes=_counts(templates.get(cid, []), "template_hash", sample_total),
+                sample_prompts=samples.get(cid, []),
+                daily=[DailyVolume(day=r["day"].isoformat(), exchanges=int(r["exchanges"]), accounts=int(r["accounts"])) for r in daily.get(cid, [])],
+                models=_counts(tops["model"].get(cid, []), "model", n_ex, bound=True),
+            )
+        )
+    return out
+
+
+def _counts(rows: list[dict], column: str, total: int, bound: bool = False) -> list[Count]:
+    out = []
+    for r in rows:
+        value = str(r[column])
+        out.append(Count(value=bounded_text(value, 200) if bound else value, count=int(r["count"]), share=r["count"] / max(total, 1)))
+    return out
+
+
+def _prefix_type(prefix: str) -> str:
+    return "ipv6-prefix" if ":" in prefix else "ipv4-prefix"
+
+
+def _indicators(tops: dict, templates: list[dict], domains: list[dict], cid: str) -> list[Indicator]:
+    """Matchable values (never account ids, e-mail addresses or raw prompts)."""
+    inds: list[Indicator] = []
+    for r in tops["prefix"].get(cid, []):
+        inds.append(Indicator(type=_prefix_type(r["prefix"]), value=r["prefix"], count=int(r["count"]), first_seen=r["first"], last_seen=r["last"]))
+    for r in tops["asn"].get(cid, []):
+        inds.append(Indicator(type="asn", value=str(r["asn"]), count=int(r["count"]), first_seen=r["first"], last_seen=r["last"]))
+    for r in domains[:TOP]:
+        inds.append(Indicator(type="email-domain", value=bounded_text(r["email_domain"], 100), count=int(r["count"])))
+    for r in templates:
+        inds.append(Indicator(type="template-hash", value=str(r["template_hash"]), count=int(r["count"])))
+    for r in tops["user_agent"].get(cid, [])[:3]:
+        inds.append(Indicator(type="user-agent", value=bounded_text(r["user_agent"], 200), count=int(r["count"]), first_seen=r["first"], last_seen=r["last"]))
+    return inds
+
+
+def _sample_prompts(ex: ir.Table, m: ir.Table) -> dict[str, list[str]]:
+    """A few prompts per campaign, deterministic (smallest request-id hash), bounded."""
+    j = ex.filter(ex.prompt.notnull()).join(m, "account_id")
+    w = ibis.window(group_by="campaign_id", order_by=[j.request_id.hash(), j.request_id])
+    s = j.mutate(r=ibis.row_number().over(w))
+    s = s.filter(s.r < SAMPLE_PROMPTS).select("campaign_id", prompt=s.prompt.substr(0, PROMPT_CHARS * 2))
+    out: dict[str, list[str]] = {}
+    for r in _rows(s.order_by(["campaign_id"])):
+        out.setdefault(r["campaign_id"], []).append(bounded_text(r["prompt"]))
+    return out
+
+

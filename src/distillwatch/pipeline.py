@@ -1,0 +1,408 @@
+"""The scan: ingest -> enrich -> features -> signals -> link -> score -> campaigns -> results.
+
+``scan()`` is what ``distillwatch scan`` runs.  It writes the results directory
+described in docs/architecture.md and records the run, the verdicts and the
+campaigns in the store (``store/schema/020_detect.sql``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from distillwatch import engine as engines
+from distillwatch.campaigns.build import build_campaigns
+from distillwatch.campaigns.model import Campaign, write_campaigns
+from distillwatch.contract import ACCOUNT_RESULTS_SCHEMA
+from distillwatch.features import FeatureOptions, build_features
+from distillwatch.features import enrichment as enrich_bridge
+from distillwatch.features.build import load_accounts, load_exchanges
+from distillwatch.link import EdgeOptions, build_edges, find_communities
+from distillwatch.score import assess_communities, score_accounts
+from distillwatch.signals import SignalContext, compute_account_signals, load_config, pair_keys
+from distillwatch.signals.config import DetectionConfig
+
+STAGES = ("ingest", "features", "signals", "link", "score", "campaigns", "write")
+
+
+@dataclass
+class ScanResult:
+    run_id: str
+    out: Path
+    accounts: int
+    exchanges: int
+    campaigns: list[Campaign]
+    verdicts: dict[str, int]
+    counts: dict[str, Any]
+    thresholds: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Stages:
+    """Times each stage and drives an optional progress display (a callable taking the stage name)."""
+
+    def __init__(self, on_stage: Callable[[str], None] | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.on_stage = on_stage
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.on_stage:
+            self.on_stage(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - t0, 3)
+
+
+def _ingest(exchanges: Path, accounts: Path | None, out: Path, store) -> tuple[Path, Path | None, dict, str | None]:
+    """Validated inputs via the ingest stage: (exchanges parquet, accounts parquet, counts, ingest run id)."""
+    from distillwatch.ingest import ingest
+
+    res = ingest(exchanges, accounts=accounts, work_dir=out, con=store, command="scan")
+    return res.exchanges_path, res.accounts_path, res.counts, res.run_id
+
+
+def scan(
+    exchanges: str | Path,
+    out: str | Path,
+    accounts: str | Path | None = None,
+    db: str | Path | None = None,
+    config: DetectionConfig | str | Path | None = None,
+    target_fpr: float | None = None,
+    engine: str = "duckdb",
+    lists: enrich_bridge.Lists | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    track: bool = True,
+    report: bool = True,
+) -> ScanResult:
+    """Scan ``exchanges`` (and ``accounts``) and write the results directory ``out``."""
+    from distillwatch import store as store_mod
+
+    cfg = config if isinstance(config, DetectionConfig) else load_config(config)
+    if target_fpr is not None:
+        cfg = cfg.model_copy(update={"score": cfg.score.model_copy(update={"target_fpr": target_fpr})})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    run_id = f"scan-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    stages = _Stages(on_stage)
+    store = store_mod.connect(db)
+    try:
+        _record_start(store, run_id, started, out, exchanges, accounts, cfg)
+        result = _scan(store, run_id, Path(exchanges), Path(accounts) if accounts else None, out, cfg, engine, lists, stages, track, report)
+    except BaseException as exc:
+        store.execute(
+            "UPDATE detect_runs SET status = 'failed', finished_at = ?, counts = ? WHERE run_id = ?",
+            [datetime.now(UTC), json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000]}), run_id],
+        )
+        store.close()
+        raise
+    store.close()
+    return result
+
+
+def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, track, report) -> ScanResult:
+    with stages.stage("ingest"):
+        ex_path, acc_path, counts, _ingest_run = _ingest(exchanges, accounts, out, store)
+
+    con = engines.connect(engine)
+    with stages.stage("features"):
+        ex = load_exchanges(con, ex_path)
+        acc = load_accounts(con, acc_path)
+        feats = build_features(con, ex, acc, FeatureOptions(sample_per_account=cfg.sample_per_account, lists=lists or enrich_bridge.Lists()))
+    account_ids = feats.accounts.column("account_id").combine_chunks()
+    n = len(account_ids)
+
+    with stages.stage("signals"):
+        ctx = SignalContext(
+            features=feats.accounts,
+            hours=feats.hours,
+            population=feats.population,
+            con=con,
+            ex=feats.ex,
+            facts=feats.facts,
+            prompt_bands=feats.prompt_bands,
+            account_records=feats.account_records,
+            store=store,
+        )
+        signals = compute_account_signals(ctx, cfg)
+        fam_scores = signals.family_scores()
+
+    with stages.stage("link"):
+        pairs = pair_keys(ctx, cfg)
+        key_tables = []
+        weights = {}
+        for sig, weight, params in pairs:
+            keys = sig.keys(ctx, params)
+            if keys is None:
+                continue
+            opts = EdgeOptions(max_group=int(params["max_group"]), neighbours=int(params["neighbours"]), key_scale=float(params["key_scale"]))
+            key_tables.append((sig.meta.id, sig.meta.family, keys, opts))
+            weights[sig.meta.id] = weight
+        edges = build_edges(con, key_tables, n)
+        kind_weight = pc.cast(
+            pc.index_in(edges.column("kind"), value_set=pa.array(list(weights) or [""], pa.string())), pa.int64()
+        ).to_numpy(zero_copy_only=False)
+        wvec = np.array(list(weights.values()) or [0.0])[kind_weight] if len(edges) else np.zeros(0)
+        ew = edges.column("weight").to_numpy() * wvec
+        combined = _combine_pairs(edges, ew)
+        keep = combined["weight"] >= cfg.link.min_edge_weight
+        comms = find_communities(
+            account_ids.to_numpy(zero_copy_only=False),
+            combined["src"][keep],
+            combined["dst"][keep],
+            combined["weight"][keep],
+            seed=cfg.link.seed,
+            resolution=cfg.link.resolution,
+        )
+
+    with stages.stage("score"):
+        ids = pa.array(account_ids, pa.string())
+        src_i = pc.index_in(edges.column("src"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        dst_i = pc.index_in(edges.column("dst"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        fam = edges.column("family").to_numpy(zero_copy_only=False).astype(str) if len(edges) else np.zeros(0, dtype=str)
+        evidence = assess_communities(
+            comms.membership,
+            fam_scores,
+            src_i,
+            dst_i,
+            edges.column("weight").to_numpy(),
+            fam,
+            min_accounts=cfg.link.min_accounts,
+            min_families=cfg.link.min_families,
+            family_coverage=cfg.link.family_coverage,
+            target_fpr=cfg.score.target_fpr,
+            permutations=cfg.score.permutations,
+            seed=cfg.score.seed,
+        )
+        labels = _campaign_labels(evidence, feats.accounts)
+        scores = score_accounts(
+            signals,
+            evidence,
+            target_fpr=cfg.score.target_fpr,
+            suspect_factor=cfg.score.suspect_fpr_factor,
+            own_cap=cfg.score.own_evidence_cap,
+            campaign_labels=labels,
+        )
+    campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
+
+    with stages.stage("campaigns"):
+        membership = pa.table({"account_id": ids, "campaign_id": campaign_col}).filter(pc.is_valid(campaign_col))
+        by_label = {labels[ev.community]: ev for ev in evidence if ev.is_campaign}
+        records = build_campaigns(
+            con,
+            feats.ex,
+            feats.facts,
+            feats.account_records,
+            membership,
+            evidence={cid: _evidence_words(ev, signals.ids) for cid, ev in by_label.items()},
+            families={cid: ev.families for cid, ev in by_label.items()},
+            confidence={cid: ev.confidence for cid, ev in by_label.items()},
+            total_exchanges=feats.population["exchanges"],
+        )
+
+    with stages.stage("write"):
+        results = pa.table(
+            {
+                "account_id": ids,
+                "score": pa.array(scores.score),
+                "verdict": pa.array(scores.verdict.astype(str)),
+                "campaign_id": campaign_col,
+                "reasons": scores.reasons,
+            },
+            schema=ACCOUNT_RESULTS_SCHEMA,
+        )
+        extra = {"own_evidence": scores.own, "campaign_evidence": scores.campaign_part}
+        for famname, values in fam_scores.items():
+            extra[f"family_{famname}"] = values
+        for k, v in extra.items():
+            results = results.append_column(k, pa.array(np.round(v, 6)))
+        pq.write_table(results, out / "accounts.parquet")
+        pq.write_table(signals.table(ids), out / "signals.parquet")
+        _write_edges(out / "edges.parquet", edges, ew, campaign_col, ids, cfg.link.max_edges_written)
+        _write_daily(con, feats.ex, membership, out / "daily.parquet")
+        write_campaigns(out / "campaigns.json", records)
+        population = dict(feats.population)
+        population["benign_baseline_note"] = "all accounts outside campaigns"
+        (out / "population.json").write_text(json.dumps(population, indent=2, default=str), encoding="utf-8")
+        verdicts = {v: int(np.sum(scores.verdict == v)) for v in ("attack", "suspect", "benign")}
+        thresholds = {**scores.thresholds, "target_fpr": cfg.score.target_fpr}
+        run = {
+            "run_id": run_id,
+            "inputs": {"exchanges": str(exchanges), "accounts": str(accounts) if accounts else None},
+            "counts": _flat_counts(counts),
+            "ingest": counts,
+            "accounts": n,
+            "exchanges": feats.population["exchanges"],
+            "campaigns": len(records),
+            "verdicts": verdicts,
+            "thresholds": thresholds,
+            "enrichment": enrich_bridge.available(),
+            "signals": signals.ids,
+            "timings": stages.timings,
+            "engine": engine,
+        }
+        (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
+
+    if track:
+        records = _track(out, store, run_id, feats, records)
+    _record_results(store, run_id, out, counts, n, records, verdicts, thresholds, stages.timings)
+    if report:
+        _report(out)
+    con.disconnect()
+    return ScanResult(run_id, out, n, feats.population["exchanges"], records, verdicts, counts, thresholds, stages.timings)
+
+
+def _combine_pairs(edges: pa.Table, weighted: np.ndarray) -> dict[str, np.ndarray]:
+    """One weight per account pair: the sum of its typed edges' weighted strengths."""
+    if len(edges) == 0:
+        return {"src": np.zeros(0, dtype=object), "dst": np.zeros(0, dtype=object), "weight": np.zeros(0)}
+    t = pa.table({"src": edges.column("src"), "dst": edges.column("dst"), "w": pa.array(weighted)})
+    g = t.group_by(["src", "dst"]).aggregate([("w", "sum")])
+    return {
+        "src": g.column("src").to_numpy(zero_copy_only=False),
+        "dst": g.column("dst").to_numpy(zero_copy_only=False),
+        "weight": g.column("w_sum").to_numpy(),
+    }
+
+
+def _campaign_labels(evidence, features: pa.Table) -> dict[int, str]:
+    """C001, C002... by size (largest first), ties by community id: deterministic for a given input."""
+    camps = sorted((ev for ev in evidence if ev.is_campaign), key=lambda ev: (-ev.size, ev.community))
+    return {ev.community: f"C{i + 1:03d}" for i, ev in enumerate(camps)}
+
+
+def _evidence_words(ev, signal_ids: list[str]) -> list[str]:
+    words = []
+    for famname in ev.families:
+        cov, mean = ev.link_coverage[famname], ev.member_mean[famname]
+        if cov >= mean:
+            words.append(f"{famname}: {cov:.0%} of its {ev.size} accounts are linked by shared {famname} evidence")
+        else:
+            words.append(f"{famname}: its accounts average {mean:.2f} on the {famname} signals (0 to 1)")
+    words.append(
+        f"group statistic {ev.statistic:.2f} against {ev.null_threshold:.2f} for random groups of {ev.size} accounts "
+        "at the target false-positive rate"
+    )
+    return words
+
+
+def _write_edges(path: Path, edges: pa.Table, weighted: np.ndarray, campaign_col: pa.Array, ids: pa.Array, limit: int) -> None:
+    """edges.parquet: edges between members of the same campaign, strongest first, at most ``limit``."""
+    lookup = pa.table({"account_id": ids, "campaign_id": campaign_col})
+    t = edges.append_column("weighted", pa.array(weighted))
+    t = t.join(lookup.rename_columns(["src", "src_campaign"]), "src")
+    t = t.join(lookup.rename_columns(["dst", "dst_campaign"]), "dst")
+    mask = pc.and_(pc.is_valid(t.column("src_campaign")), pc.equal(t.column("src_campaign"), t.column("dst_campaign")))
+    t = t.filter(pc.fill_null(mask, False))
+    t = t.sort_by([("weighted", "descending"), ("src", "ascending"), ("dst", "ascending"), ("kind", "ascending")]).slice(0, limit)
+    out = pa.table(
+        {
+            "src": t.column("src"),
+            "dst": t.column("dst"),
+            "kind": t.column("kind"),
+            "family": t.column("family"),
+            "weight": t.column("weight"),
+            "campaign_id": t.column("src_campaign"),
+        }
+    )
+    pq.write_table(out, path)
+
+
+def _write_daily(con, ex, membership: pa.Table, path: Path) -> None:
+    """daily.parquet: exchanges and accounts per day and campaign (null = outside any campaign)."""
+    import ibis
+
+    m = con.create_table("dw_membership_daily", membership, temp=True, overwrite=True)
+    j = ex.left_join(m, ex.account_id == m.account_id)
+    g = j.group_by([j.ts.date().name("day"), j.campaign_id]).aggregate(
+        exchanges=ibis._.count(), accounts=j.account_id.nunique()
+    )
+    pq.write_table(g.order_by(["day", "campaign_id"]).to_pyarrow(), path)
+
+
+def _flat_counts(counts: dict) -> dict:
+    ex = counts.get("exchanges", {})
+    return {
+        "rows_read": ex.get("read"),
+        "rows_accepted": ex.get("accepted"),
+        "rows_quarantined": ex.get("quarantined"),
+        "by_reason": ex.get("by_reason", {}),
+    }
+
+
+def _record_start(store, run_id, started, out, exchanges, accounts, cfg) -> None:
+    store.execute(
+        "INSERT INTO detect_runs (run_id, started_at, results_dir, inputs, config, status) VALUES (?, ?, ?, ?, ?, 'running')",
+        [run_id, started, str(out), json.dumps({"exchanges": str(exchanges), "accounts": str(accounts) if accounts else None}), cfg.model_dump_json()],
+    )
+
+
+def _track(out: Path, store, run_id: str, feats, records: list[Campaign]) -> list[Campaign]:
+    """Gives returning campaigns their tracked id (threat intelligence), when that stage is installed."""
+    try:
+        from distillwatch.intel.track import track_results
+    except ImportError:
+        return records
+    if not records:
+        return records
+    track_results(out, store, run_id=run_id, exchanges=feats.ex, accounts=feats.account_records)
+    from distillwatch.campaigns.model import read_campaigns
+
+    return read_campaigns(out / "campaigns.json")
+
+
+def _record_results(store, run_id, out: Path, counts, n, records: list[Campaign], verdicts, thresholds, timings) -> None:
+    accounts = pq.read_table(out / "accounts.parquet", columns=list(ACCOUNT_RESULTS_SCHEMA.names))
+    store.execute("DELETE FROM detect_accounts WHERE run_id = ?", [run_id])
+    store.register("dw_results", accounts)
+    store.execute(
+        "INSERT INTO detect_accounts SELECT ?, account_id, score, verdict, campaign_id, reasons FROM dw_results", [run_id]
+    )
+    store.unregister("dw_results")
+    for c in records:
+        store.execute(
+            "INSERT OR REPLACE INTO detect_campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, c.campaign_id, c.accounts, c.exchanges, c.first_seen, c.last_seen, c.confidence, c.model_dump_json()],
+        )
+    store.execute(
+        "UPDATE detect_runs SET finished_at = ?, counts = ?, accounts = ?, campaigns = ?, attack = ?, suspect = ?, "
+        "thresholds = ?, timings = ?, status = 'ok' WHERE run_id = ?",
+        [
+            datetime.now(UTC),
+            json.dumps(counts, default=str),
+            n,
+            len(records),
+            verdicts["attack"],
+            verdicts["suspect"],
+            json.dumps(thresholds),
+            json.dumps(timings),
+            run_id,
+        ],
+    )
+
+
+def _report(out: Path) -> None:
+    """The analyst's report (report stage) or, without it, a basic report.md."""
+    try:
+        from distillwatch.report import render
+    except ImportError:
+        render = None
+    if render is not None:
+        render(out)
+        return
+    from distillwatch.campaigns.summary import write_basic_report
+
+    write_basic_report(out)
