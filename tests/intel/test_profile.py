@@ -88,3 +88,13 @@ def test_sketch_recognises_the_same_templates_and_separates_others(con, tmp_path
     assert same.by_type["templates"] > 0.9
     assert other.by_type["templates"] < 0.2
     assert same.by_type["timing"] > other.by_type["timing"]
+
+
+def test_precomputed_email_shapes_are_used(con, tmp_path):
+    """Detection's account records carry `email_pattern` (no addresses); the fingerprint takes it as is."""
+    ex, acc = _tables(tmp_path, "C1", TEMPLATES, 1, range(24))
+    shapes = pq.read_table(acc).drop_columns(["email"]).append_column("email_pattern", pa.array(["a9"] * 30))
+    pq.write_table(shapes, tmp_path / "shapes.parquet")
+    d = write_results(tmp_path / "r1", [make_campaign("C1", accounts=30, exchanges=600)], run_id="run1")
+    track_results(d, con, exchanges=ex, accounts=tmp_path / "shapes.parquet")
+    assert read_fingerprints(d)["C1"].email_patterns == {"a9": 1.0}

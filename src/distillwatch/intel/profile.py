@@ -88,27 +88,33 @@ def _template_sketches(
 
 
 def _email_patterns(joined: ibis.Table) -> dict[str, dict[str, float]]:
-    try:
-        from distillwatch.enrich import email
-    except ImportError:
-        return {}
-    rows = joined.filter(joined.email.notnull()).select("campaign_id", "email").to_pyarrow()
-    if rows.num_rows == 0:
-        return {}
-    shapes = pa.table(
-        {
-            "campaign_id": rows["campaign_id"],
-            "shape": email.local_part_pattern(rows["email"].combine_chunks()),
-        }
-    )
-    counts = shapes.group_by(["campaign_id", "shape"]).aggregate([("shape", "count")]).to_pylist()
+    """campaign_id -> local-part shape -> share of its accounts with an e-mail on record.
+
+    Uses the `email_pattern` column when detection already computed it, else
+    derives the shapes from `email` (addresses never leave this function).
+    """
+    if "email_pattern" in joined.columns:
+        shapes = joined.filter(joined.email_pattern.notnull()).select(
+            "campaign_id", shape=joined.email_pattern
+        )
+    else:
+        try:
+            from distillwatch.enrich import email
+        except ImportError:
+            return {}
+        rows = joined.filter(joined.email.notnull()).select("campaign_id", "email").to_pyarrow()
+        if rows.num_rows == 0:
+            return {}
+        shape = email.local_part_pattern(rows["email"].combine_chunks())
+        shapes = ibis.memtable(pa.table({"campaign_id": rows["campaign_id"], "shape": shape}))
+    counts = shapes.group_by(["campaign_id", "shape"]).aggregate(n=_.count()).to_pyarrow().to_pylist()
     totals: dict[str, int] = {}
     for r in counts:
-        totals[r["campaign_id"]] = totals.get(r["campaign_id"], 0) + r["shape_count"]
+        totals[r["campaign_id"]] = totals.get(r["campaign_id"], 0) + r["n"]
     out: dict[str, dict[str, float]] = {}
     for r in counts:
         if r["shape"] is not None:
-            out.setdefault(r["campaign_id"], {})[r["shape"]] = r["shape_count"] / totals[r["campaign_id"]]
+            out.setdefault(r["campaign_id"], {})[r["shape"]] = r["n"] / totals[r["campaign_id"]]
     return out
 
 
@@ -143,12 +149,12 @@ def enrich_fingerprints(
                 updates[cid]["_sample_templates"] = dist
 
     if accounts is not None:
-        cols = [c for c in ("account_id", "created_at", "email") if c in accounts.columns]
+        cols = [c for c in ("account_id", "created_at", "email", "email_pattern") if c in accounts.columns]
         joined = accounts.select(*cols).join(member_t, "account_id")
         if "created_at" in cols:
             for cid, prof in _hour_profiles(joined, "created_at").items():
                 updates.setdefault(cid, {})["signup_hours"] = prof
-        if "email" in cols:
+        if "email" in cols or "email_pattern" in cols:
             for cid, dist in _email_patterns(joined).items():
                 updates.setdefault(cid, {})["email_patterns"] = dist
 
