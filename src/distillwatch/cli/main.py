@@ -55,6 +55,10 @@ def _register_all() -> None:
 
     report_cli.register(app)
 
+    from distillwatch.cli import scan as scan_cli
+
+    scan_cli.register(app)
+
 
 _register_all()
 
