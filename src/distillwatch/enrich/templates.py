@@ -20,7 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.enrich._text import MAX_CHARS, as_strings, bounded, list_parent_indices, md5_64, mix64
+from distillwatch.enrich._text import (
+    MAX_CHARS,
+    as_strings,
+    bounded,
+    list_parent_indices,
+    md5_64,
+    mix64,
+    valid_mask,
+)
 
 # Placeholders are wrapped in U+27EA/U+27EB (mathematical angle brackets) so a
 # prompt that itself contains "<num>" cannot forge or break a placeholder.
@@ -138,15 +146,9 @@ def template_hash(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS)
     return pa.array(h, type=pa.int64(), mask=~np.asarray(pc.is_valid(norm).to_numpy(zero_copy_only=False), dtype=bool))
 
 
-# Seeds of the num_perm hash functions: fixed, so signatures are comparable across runs.
-_SEED_BASE = np.uint64(0x5DEECE66D)
-
-
-def _perm_seeds(num_perm: int) -> np.ndarray:
-    return mix64(np.arange(1, num_perm + 1, dtype=np.uint64) * _SEED_BASE)
-
-
 EMPTY_SIGNATURE = np.iinfo(np.uint64).max  # every slot of a null / empty text's signature
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_POSITION_MULT = mix64(np.arange(1, 9, dtype=np.uint64)) | np.uint64(1)
 
 
 def shingle_hashes(texts: pa.Array | pa.ChunkedArray, k: int = 3, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -163,18 +165,20 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, k: int = 3, normalized: bo
     row, tok = row[nonempty], tok[nonempty]
     if len(tok) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    # fold each token with the next k-1 tokens, as long as they belong to the same row;
-    # `full` marks windows that are entirely inside their row
-    h = tok.copy()
-    full = np.ones(len(tok), dtype=bool)
+    # shingle = sum of its tokens' hashes times a distinct odd constant per position
+    # (tokens are MD5-random, so this is as good as hashing the concatenation; mixed
+    # once at the end).  Windows stop at the end of their row; `full` marks whole ones.
     with np.errstate(over="ignore"):
+        h = tok * _POSITION_MULT[0]
+        full = np.ones(len(tok), dtype=bool)
         for j in range(1, k):
             ok = np.zeros(len(tok), dtype=bool)
             ok[:-j] = row[j:] == row[:-j]
             nxt = np.zeros_like(tok)
             nxt[:-j] = tok[j:]
-            h = np.where(ok, mix64(h * np.uint64(0x9E3779B97F4A7C15) + nxt), h)
+            h += np.where(ok, nxt * _POSITION_MULT[j % len(_POSITION_MULT)], np.uint64(0))
             full &= ok
+        h = mix64(h)
     # a row shorter than k words keeps one shingle: its first word folded with the rest
     counts = np.bincount(row)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -184,36 +188,53 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, k: int = 3, normalized: bo
     return row[keep], h[keep]
 
 
-def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, normalized: bool = False,
-            chunk_shingles: int = 250_000) -> np.ndarray:
+def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, normalized: bool = False) -> np.ndarray:
     """(n, num_perm) uint64 MinHash signatures of word k-shingles of the normalised texts.
 
-    Hash function i is ``mix64(shingle ^ seed_i)``, a fixed family, so the
-    signatures of two scans are comparable.  The share of equal slots between
-    two signatures estimates the Jaccard similarity of their shingle sets.
-    Null or empty texts get a signature of all ``EMPTY_SIGNATURE``.
+    Uses one-permutation hashing with densification (Shrivastava & Li, 2014):
+    each shingle hash goes to one of num_perm bins and each bin keeps its
+    minimum; an empty bin borrows the next non-empty bin's value (circularly),
+    offset by the distance, so that equal slots still estimate Jaccard
+    similarity.  This costs O(shingles) instead of O(shingles x num_perm), and
+    the fixed hash makes signatures comparable across scans.  Null or empty
+    texts get a signature of all ``EMPTY_SIGNATURE``.
     """
-    texts = as_strings(texts)
-    n = len(texts)
-    sig = np.full((n, num_perm), EMPTY_SIGNATURE, dtype=np.uint64)
-    row, sh = shingle_hashes(texts, k=k, normalized=normalized)
-    if len(sh) == 0:
+    norm = as_strings(texts) if normalized else normalize(texts)
+    # filled copies of one template normalise to the same string: sign each distinct one once
+    enc = pc.dictionary_encode(norm)
+    uniq = enc.dictionary
+    n = len(uniq)
+    row, sh = shingle_hashes(uniq, k=k, normalized=True)
+    sig = np.full(n * num_perm, EMPTY_SIGNATURE, dtype=np.uint64)
+    if len(sh):
+        bins = ((sh >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
+        np.minimum.at(sig, row * num_perm + bins, sh)
+    sig = _densify(sig.reshape(n, num_perm))
+    out = np.full((len(norm), num_perm), EMPTY_SIGNATURE, dtype=np.uint64)
+    valid = valid_mask(enc.indices)
+    if valid.any():
+        out[valid] = sig[enc.indices.filter(pc.is_valid(enc.indices)).to_numpy()]
+    return out
+
+
+def _densify(sig: np.ndarray) -> np.ndarray:
+    """Fill empty bins from the next non-empty bin to the right (circular), offset by the distance."""
+    n, p = sig.shape
+    empty = sig == EMPTY_SIGNATURE
+    if not empty.any():
         return sig
-    seeds = _perm_seeds(num_perm)
-    # rows are sorted (list order); process in slices of whole rows to bound memory
-    boundaries = np.flatnonzero(np.diff(row)) + 1
-    row_starts = np.concatenate([[0], boundaries])
-    pos = 0
-    while pos < len(row_starts):
-        end_pos = int(np.searchsorted(row_starts, row_starts[pos] + chunk_shingles, side="left"))
-        end_pos = max(end_pos, pos + 1)
-        lo = row_starts[pos]
-        hi = row_starts[end_pos] if end_pos < len(row_starts) else len(sh)
-        block = mix64(sh[lo:hi, None] ^ seeds[None, :])
-        local_starts = row_starts[pos:end_pos] - lo
-        sig[row[row_starts[pos:end_pos]]] = np.minimum.reduceat(block, local_starts, axis=0)
-        pos = end_pos
-    return sig
+    wide = np.concatenate([sig, sig], axis=1)
+    pos = np.where(np.concatenate([~empty, ~empty], axis=1), np.arange(2 * p), 2 * p)
+    # index of the next non-empty bin at or after each position: reverse running minimum
+    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1][:, :p]
+    all_empty = nxt[:, 0] >= 2 * p
+    nxt = np.minimum(nxt, 2 * p - 1)
+    dist = (nxt - np.arange(p)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        borrowed = mix64(np.take_along_axis(wide, nxt, axis=1) + dist * _GOLDEN)
+    out = np.where(empty, borrowed, sig)
+    out[all_empty] = EMPTY_SIGNATURE
+    return out
 
 
 def lsh_bands(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -232,7 +253,7 @@ def lsh_bands(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     empty = np.all(sigs == EMPTY_SIGNATURE, axis=1)
     with np.errstate(over="ignore"):
         for b in range(bands):
-            h = np.full(n, np.uint64(b + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+            h = np.full(n, np.uint64(b + 1) * _GOLDEN, dtype=np.uint64)
             for r in range(rows):
                 h = mix64(h ^ sigs[:, b * rows + r])
             h[h == 0] = 1

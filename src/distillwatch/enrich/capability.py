@@ -1,0 +1,187 @@
+"""Which capability a prompt exercises: a hashed n-gram linear model plus a structure rule.
+
+The model (``data/capability_model.npz``) is a multinomial logistic regression
+over hashed word unigrams and bigrams plus a few length features, trained by
+``scripts/train_capability_model.py`` on MIT/Apache-2.0 prompt sets (see
+``data/MODEL_CARD.md``).  It is stored as plain numpy arrays, loaded without
+pickle, and applied as one sparse-by-dense matrix product per batch, so there
+is no per-row Python.
+
+``long_horizon`` has no public training data of its own; it is decided by a
+transparent rule on prompt structure (a long, multi-part build or plan
+request), applied on top of the model's label.  See ``is_long_horizon``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from distillwatch.enrich._text import as_strings, list_parent_indices, md5_64, mix64, valid_mask
+
+CAPABILITIES = (
+    "software_engineering",
+    "agentic_tool_use",
+    "long_horizon",
+    "math_reasoning",
+    "writing",
+    "chat",
+    "other",
+)
+MODEL_PATH = Path(__file__).parent / "data" / "capability_model.npz"
+
+# Feature layout.  Changing any of these needs a retrained model; the model
+# file records them and load() refuses a mismatch.
+FEATURE_VERSION = 1
+HASH_BITS = 17
+N_HASHED = 1 << HASH_BITS
+LEN_BUCKETS = 14  # log2 of the character length, 0..13+
+LINE_BUCKETS = 8  # log2 of the line count
+N_FEATURES = N_HASHED + LEN_BUCKETS + LINE_BUCKETS
+MAX_FEATURE_CHARS = 2000  # the head of a prompt says what it is about
+_BIGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def features(texts: pa.Array | pa.ChunkedArray) -> sp.csr_matrix:
+    """Sparse (n, N_FEATURES) feature matrix: hashed word unigrams and bigrams, length and line-count buckets.
+
+    Text is lower-cased, digit runs become "0", punctuation characters become
+    their own tokens (so code shows as "{", ";", "=" ...).  Token weights are
+    1/sqrt(token count) so long and short prompts weigh alike.  Null texts give
+    empty rows.  Shared by training and inference.
+    """
+    s = as_strings(texts)
+    n = len(s)
+    s = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(s, ""), 0, MAX_FEATURE_CHARS))
+    s = pc.replace_substring_regex(s, r"\d+", "0")
+    s = pc.replace_substring_regex(s, r"([^\w\s])", " \\1 ")
+    words = pc.utf8_split_whitespace(s)
+    row = list_parent_indices(words)
+    tok = md5_64(pc.list_flatten(words))
+
+    counts = np.bincount(row, minlength=n) if len(row) else np.zeros(n, dtype=np.int64)
+    # bigram = this token and the next one in the same row
+    same = np.zeros(len(tok), dtype=bool)
+    if len(tok) > 1:
+        same[:-1] = row[1:] == row[:-1]
+    with np.errstate(over="ignore"):
+        nxt = np.zeros_like(tok)
+        nxt[:-1] = tok[1:]
+        bigram = mix64(tok * _BIGRAM_MULT + nxt + np.uint64(1))[same]
+    hashed = np.concatenate([tok, bigram]) % np.uint64(N_HASHED)
+    rows = np.concatenate([row, row[same]])
+    weight = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
+    vals = weight[rows]
+
+    length = np.asarray(pc.fill_null(pc.utf8_length(as_strings(texts)), 0).to_numpy(), dtype=np.float64)
+    lines = np.asarray(pc.fill_null(pc.count_substring(as_strings(texts), "\n"), 0).to_numpy(), dtype=np.float64) + 1
+    len_b = np.minimum(np.floor(np.log2(length + 1)), LEN_BUCKETS - 1).astype(np.int64)
+    line_b = np.minimum(np.floor(np.log2(lines)), LINE_BUCKETS - 1).astype(np.int64)
+    present = valid_mask(as_strings(texts))
+    idx = np.flatnonzero(present)
+    rows = np.concatenate([rows, idx, idx])
+    cols = np.concatenate([hashed.astype(np.int64), N_HASHED + len_b[idx], N_HASHED + LEN_BUCKETS + line_b[idx]])
+    vals = np.concatenate([vals, np.ones(2 * len(idx), dtype=np.float32)])
+    m = sp.csr_matrix((vals, (rows, cols)), shape=(n, N_FEATURES), dtype=np.float32)
+    m.sum_duplicates()
+    return m
+
+
+class CapabilityModel:
+    """Weights of the linear model, loaded from a pickle-free .npz."""
+
+    def __init__(self, path: Path = MODEL_PATH):
+        if not path.exists():
+            raise FileNotFoundError(f"capability model not found: {path} (run scripts/train_capability_model.py)")
+        with np.load(path, allow_pickle=False) as z:
+            self.weights = z["weights"].astype(np.float32)  # (N_FEATURES, n_classes)
+            self.bias = z["bias"].astype(np.float32)
+            self.classes = tuple(str(c) for c in z["classes"])
+            self.info: dict[str, Any] = json.loads(str(z["info"]))
+        layout = self.info.get("features", {})
+        if layout.get("version") != FEATURE_VERSION or self.weights.shape[0] != N_FEATURES:
+            raise ValueError(
+                f"{path}: model built for feature layout {layout}, this code uses version "
+                f"{FEATURE_VERSION} with {N_FEATURES} features; retrain the model"
+            )
+        unknown = set(self.classes) - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"{path}: unknown classes {sorted(unknown)}")
+
+    def scores(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """(n, n_classes) class probabilities (softmax of the linear scores)."""
+        z = np.asarray(features(texts) @ self.weights) + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
+
+
+@lru_cache(maxsize=1)
+def _model() -> CapabilityModel:
+    return CapabilityModel()
+
+
+# long_horizon rule: a long prompt, structured as many parts, asking to build or plan something.
+LONG_HORIZON_MIN_CHARS = 1200
+LONG_HORIZON_MIN_PARTS = 5
+_LIST_ITEM = r"(?m)^\s*(?:[-*\x{2022}]|\d{1,2}[.)]|step \d+|phase \d+|milestone \d+|#{1,4} )\s*\S"
+_BUILD_VERB = (
+    r"(?i)\b(?:build|implement|create|develop|design|architect|set up|migrate|refactor|deploy|"
+    r"plan|roadmap|end[- ]to[- ]end|full[- ]stack|complete (?:application|system|project|app|pipeline))\b"
+)
+
+
+def is_long_horizon(texts: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+    """True for long multi-part build/plan requests: at least LONG_HORIZON_MIN_CHARS characters,
+    at least LONG_HORIZON_MIN_PARTS list items / numbered steps / phases / headings, and a build or plan verb."""
+    s = as_strings(texts)
+    head = pc.utf8_slice_codeunits(s, 0, 20_000)
+    long_enough = pc.greater_equal(pc.utf8_length(s), LONG_HORIZON_MIN_CHARS)
+    parts = pc.count_substring_regex(head, _LIST_ITEM)
+    many_parts = pc.greater_equal(parts, LONG_HORIZON_MIN_PARTS)
+    builds = pc.match_substring_regex(head, _BUILD_VERB)
+    return pc.and_(pc.and_(long_enough, many_parts), builds)
+
+
+def classify(texts: pa.Array | pa.ChunkedArray, systems: pa.Array | pa.ChunkedArray | None = None) -> pa.Array:
+    """Capability label per text (one of CAPABILITIES); null text gives null.
+
+    When ``systems`` (the system prompts, same length) is given, each system
+    prompt is prepended to its text: agent and tool instructions usually live
+    there.  Software-engineering, agentic or other-labelled prompts that are
+    long multi-part build/plan requests become ``long_horizon``.
+    """
+    s = as_strings(texts)
+    if systems is not None:
+        sys_s = as_strings(systems)
+        if len(sys_s) != len(s):
+            raise ValueError(f"texts and systems differ in length: {len(s)} vs {len(sys_s)}")
+        joined = pc.binary_join_element_wise(pc.fill_null(sys_s, ""), s, "\n")
+        s = pc.if_else(pc.is_null(s), pa.scalar(None, pa.string()), joined)
+    model = _model()
+    probs = model.scores(s)
+    labels = pa.array(np.array(model.classes, dtype=object)[probs.argmax(axis=1)], pa.string())
+    lh_ok = pc.is_in(labels, value_set=pa.array(["software_engineering", "agentic_tool_use", "other"]))
+    lh = pc.and_(pc.fill_null(is_long_horizon(s), False), lh_ok)
+    labels = pc.if_else(lh, pa.scalar("long_horizon"), labels)
+    return pc.if_else(pc.is_null(s), pa.scalar(None, pa.string()), labels)
+
+
+def model_info() -> dict[str, Any]:
+    """What the shipped model was trained on, its licences, and its held-out accuracy."""
+    info = dict(_model().info)
+    info["model_file"] = str(MODEL_PATH)
+    info["long_horizon_rule"] = {
+        "min_chars": LONG_HORIZON_MIN_CHARS,
+        "min_parts": LONG_HORIZON_MIN_PARTS,
+        "applies_to": ["software_engineering", "agentic_tool_use", "other"],
+    }
+    return info
