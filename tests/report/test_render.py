@@ -51,16 +51,15 @@ def test_report_states_the_campaign_figures(results):
     for text in (html, md):
         assert lead in text
         # rows read = scored + quarantined, said in words
-        assert (
-            f"Rows read ({fig['total'] + 3:,}) = rows scored ({fig['total']:,}) + rows quarantined (3)"
-            in text.replace("\\", "")
-        )
+        said = f"Exchanges: rows read ({fig['total'] + 3:,}) = rows scored ({fig['total']:,}) + rows quarantined (3)."
+        assert said in text.replace("\\", "")
         assert "AML.T0024.002" in text
     # the ranking puts the larger campaign first, with its share of traffic
     assert md.index("| 1 | c1 | 60 | 15,450 | 26.4%") < md.index("| 2 | c2")
     # capabilities against the population, CoT share against benign
     assert "| agentic reasoning | 35.0% | 5.0% | 7.0x |" in md
     assert "62.0% (benign: 4.0%)" in md
+    assert "| exchanges | bad\\_ip | 1 |" in md
     # infrastructure, registration, daily volume, account graph
     assert "| exchanges from datacenters | 91.0% |" in md
     assert "| accounts sharing a payment instrument | 48 |" in md
@@ -184,3 +183,24 @@ def test_cli_rerenders(results, tmp_path: Path):
     assert "\\[prompt redacted\\]" in (copy / "report.md").read_text()
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert bad.exit_code == 2
+
+
+def test_row_counts_per_input_table_and_mismatch_warning(tmp_path: Path):
+    directory = tmp_path / "r"
+    write_results(directory, hostile=False)
+    run = {
+        "run_id": "r1",
+        "counts": {
+            "exchanges": {"read": 100, "accepted": 95, "quarantined": 5, "by_reason": {"bad_ip": 5}},
+            "accounts": {"read": 10, "accepted": 8, "quarantined": 1, "by_reason": {"duplicate": 1}},
+        },
+    }
+    (directory / "run.json").write_text(json.dumps(run))
+    md = render(directory)[1].read_text()
+    assert "| exchanges | 100 | 95 | 5 |" in md and "| accounts | 10 | 8 | 1 |" in md
+    assert "Exchanges: rows read (100) = rows scored (95) \\+ rows quarantined (5)." in md
+    assert (
+        "**Warning:** Accounts: rows read (10) do not equal rows scored (8) \\+ rows quarantined (1); 1 rows"
+        in md
+    )
+    assert "| accounts | duplicate | 1 |" in md

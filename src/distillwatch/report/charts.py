@@ -48,7 +48,7 @@ class Chart:
     uri: str  # data:image/svg+xml;base64,...
 
 
-def label(value: object, limit: int = 40) -> str:
+def label(value: object, limit: int = 28) -> str:
     """A chart label: cleaned, bounded, with ``$`` escaped so matplotlib never parses mathtext."""
     return clean(value, limit).replace("$", r"\$")
 
@@ -80,7 +80,7 @@ def timeline(
     sizes differ by more than 20 times, so the smaller stays visible.
     """
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 2.8)
+        fig = _figure(9.0 if stacked else 7.5, 2.8)
         ax = fig.add_subplot()
         x = np.array(days, dtype="datetime64[D]")
         names = [label(n) for n in series]
@@ -106,8 +106,13 @@ def timeline(
             ax.set_ylabel("exchanges per day")
         ax.set_title(label(title, 80), loc="left")
         fig.autofmt_xdate()
-        if series or benign is not None:
-            ax.legend(loc="upper left", fontsize=8, frameon=False)
+        if stacked and (series or benign is not None):
+            # Outside the plot: a stack fills its whole area, so an inside legend would hide data.
+            fig.legend(loc="outside right upper", fontsize=8, frameon=False, reverse=True)
+        elif series or benign is not None:
+            ax.legend(loc="best", fontsize=8, frameon=False)
+        if ax.get_yscale() == "linear":
+            ax.set_ylim(bottom=0)
         alt = (
             f"{clean(title, 80)}: exchanges per day from {days[0]} to {days[-1]}"
             if days

@@ -7,6 +7,7 @@ quarantine), so the report can also point out when the two disagree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ LISTED = 10  # rows of each top-N table (prefixes, ASNs, e-mail domains, ...)
 PROMPTS_SHOWN = 5
 PROMPT_CHARS = 400
 VALUE_CHARS = 160  # a user agent, domain or prefix in a table
+REASON_CHARS = 240  # an account's reasons (they quote traffic)
 TARGET_MIN_SHARE = 0.10  # a capability is "targeted" at >= 10% of the campaign's exchanges ...
 TARGET_MIN_LIFT = 1.5  # ... and 1.5 times its share in the benign population
 REDACTED_PROMPT = "[prompt redacted]"
@@ -114,6 +116,15 @@ def rank_campaigns(campaigns: list[Campaign]) -> list[Campaign]:
 # -- builder ----------------------------------------------------------------------------------------
 
 
+@dataclass
+class RowCounts:
+    table: str  # exchanges | accounts
+    read: int | None
+    accepted: int | None  # rows scored
+    quarantined: int | None
+    by_reason: dict[str, int]
+
+
 class _Builder:
     def __init__(self, res: Results, redact: bool) -> None:
         self.res = res
@@ -151,28 +162,7 @@ class _Builder:
             )
         else:
             s.blocks.append(Para("No distillation campaign was found in this scan.", "lead"))
-        s.blocks.append(self.rows_table())
-        counts = self.row_counts()
-        read, scored, quarantined = counts["rows_read"], counts["rows_scored"], counts["rows_quarantined"]
-        if None not in (read, scored, quarantined):
-            if read == scored + quarantined:
-                s.blocks.append(
-                    Para(
-                        f"Rows read ({read:,}) = rows scored ({scored:,}) + rows quarantined ({quarantined:,})."
-                    )
-                )
-            else:
-                s.blocks.append(
-                    Para(
-                        f"Rows read ({read:,}) do not equal rows scored ({scored:,}) + rows quarantined "
-                        f"({quarantined:,}): {read - scored - quarantined:,} rows are unaccounted for.",
-                        "warn",
-                    )
-                )
-        else:
-            s.blocks.append(
-                Para("Row counts are incomplete: run.json or quarantine.parquet is missing.", "warn")
-            )
+        s.blocks += self.rows_blocks()
         if self.accounts:
             v = self.accounts.verdicts
             in_campaigns = sum(self.accounts.members.values())
@@ -197,31 +187,85 @@ class _Builder:
                 s.blocks.append(timeline)
         return s
 
-    def row_counts(self) -> dict[str, Any]:
-        """rows_read / rows_scored / rows_quarantined from run.json (``counts`` or top level), else the tables."""
-        counts = self.res.run.get("counts") if isinstance(self.res.run.get("counts"), dict) else self.res.run
-        read = _int(counts.get("rows_read"))
-        scored = _int(counts.get("rows_accepted", counts.get("rows_scored")))
-        quarantined = _int(counts.get("rows_quarantined"))
-        if quarantined is None and self.quarantine is not None:
-            quarantined = self.quarantine.rows
-        by_reason = counts.get("by_reason") or counts.get("quarantined_by_reason") or {}
-        return {
-            "rows_read": read,
-            "rows_scored": scored,
-            "rows_quarantined": quarantined,
-            "by_reason": by_reason if isinstance(by_reason, dict) else {},
-        }
+    def row_counts(self) -> list[RowCounts]:
+        """Per input table: rows read, scored (accepted) and quarantined, from run.json.
 
-    def rows_table(self) -> Table:
-        c = self.row_counts()
-        rows = [
-            ["rows read", num(c["rows_read"])],
-            ["rows scored", num(c["rows_scored"])],
-            ["rows quarantined", num(c["rows_quarantined"])],
+        Accepts run.json's ``counts`` flat (``rows_read``, ``rows_accepted``,
+        ``rows_quarantined``, ``by_reason``: the exchanges) or per table as ingest
+        records them (``{"exchanges": {"read", "accepted", "quarantined", "by_reason"}, ...}``).
+        """
+        run = self.res.run
+        counts = run.get("counts") if isinstance(run.get("counts"), dict) else run
+        out: list[RowCounts] = []
+        if any(k in counts for k in ("rows_read", "rows_accepted", "rows_scored", "rows_quarantined")):
+            by_reason = counts.get("by_reason") or counts.get("quarantined_by_reason") or {}
+            if isinstance(by_reason.get("exchanges"), dict):  # by_reason split by table
+                by_reason = by_reason["exchanges"]
+            out.append(
+                RowCounts(
+                    "exchanges",
+                    _int(counts.get("rows_read")),
+                    _int(counts.get("rows_accepted", counts.get("rows_scored"))),
+                    _int(counts.get("rows_quarantined")),
+                    _int_dict(by_reason),
+                )
+            )
+        for table in ("exchanges", "accounts"):
+            c = counts.get(table)
+            if isinstance(c, dict) and not any(r.table == table for r in out):
+                out.append(
+                    RowCounts(
+                        table,
+                        _int(c.get("read", c.get("rows_read"))),
+                        _int(c.get("accepted", c.get("rows_accepted"))),
+                        _int(c.get("quarantined", c.get("rows_quarantined"))),
+                        _int_dict(c.get("by_reason")),
+                    )
+                )
+        if not out and self.quarantine is not None:  # no run record: the quarantine file still says something
+            out.append(RowCounts("exchanges", None, None, self.quarantine.rows, {}))
+        return out
+
+    def rows_blocks(self) -> list[Table | Para]:
+        counts = self.row_counts()
+        if not counts:
+            return [Para("Row counts are unknown: run.json is missing or has no counts.", "warn")]
+        rows = [[c.table, num(c.read), num(c.accepted), num(c.quarantined)] for c in counts]
+        out: list[Table | Para] = [
+            Table(
+                "Input rows",
+                ["input", "rows read", "rows scored", "rows quarantined"],
+                rows,
+                [False, True, True, True],
+            )
         ]
-        rows += [[f"quarantined: {reason}", num(_int(n))] for reason, n in sorted(c["by_reason"].items())]
-        return Table("Input rows", ["rows", "number"], rows, [False, True])
+        for c in counts:
+            if None in (c.read, c.accepted, c.quarantined):
+                out.append(Para(f"Row counts for {c.table} are incomplete in run.json.", "warn"))
+            elif c.read == c.accepted + c.quarantined:
+                out.append(
+                    Para(
+                        f"{c.table.capitalize()}: rows read ({c.read:,}) = rows scored ({c.accepted:,}) "
+                        f"+ rows quarantined ({c.quarantined:,})."
+                    )
+                )
+            else:
+                out.append(
+                    Para(
+                        f"{c.table.capitalize()}: rows read ({c.read:,}) do not equal rows scored ({c.accepted:,}) "
+                        f"+ rows quarantined ({c.quarantined:,}); {c.read - c.accepted - c.quarantined:,} rows are "
+                        "unaccounted for.",
+                        "warn",
+                    )
+                )
+        reasons = [[c.table, reason, num(n)] for c in counts for reason, n in sorted(c.by_reason.items())]
+        if reasons:
+            out.append(
+                Table(
+                    "Quarantined rows by reason", ["input", "reason", "rows"], reasons, [False, False, True]
+                )
+            )
+        return out
 
     def ranking_table(self) -> Table:
         rows = [
@@ -251,7 +295,7 @@ class _Builder:
             "confidence",
             "targeting",
         ]
-        numeric = [True, False, True, True, True, False, False, True, False, False]
+        numeric = [True, False, True, True, True, True, True, True, False, False]
         return Table("Campaigns, largest first", headers, rows, numeric)
 
     def overview_timeline(self) -> Figure | None:
@@ -547,7 +591,10 @@ class _Builder:
 
     def top_accounts(self, c: Campaign) -> Table:
         top = self.accounts.top[c.campaign_id] if self.accounts else []
-        rows = [[r["account_id"], f"{r['score']:.2f}", r["verdict"], r.get("reasons") or ""] for r in top]
+        rows = [
+            [r["account_id"], f"{r['score']:.2f}", r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
+            for r in top
+        ]
         return Table(
             "Highest-scoring accounts",
             ["account", "score", "verdict", "reasons"],
@@ -593,7 +640,7 @@ class _Builder:
             )
         )
         rows = [
-            [r["account_id"], f"{r['score']:.2f}", r["verdict"], r.get("reasons") or ""]
+            [r["account_id"], f"{r['score']:.2f}", r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
             for r in a.flagged_outside_top
         ]
         s.blocks.append(
@@ -678,6 +725,12 @@ def _int(v: Any) -> int | None:
         return None if v is None else int(v)
     except (TypeError, ValueError):
         return None
+
+
+def _int_dict(v: Any) -> dict[str, int]:
+    if not isinstance(v, dict):
+        return {}
+    return {str(k): n for k, x in v.items() if (n := _int(x)) is not None}
 
 
 def _number(v: Any) -> float | None:
