@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -353,19 +354,50 @@ def run(cfg: SimulationConfig, out: Path, progress: Progress | None = None) -> S
     camp_names = [c.campaign_id for c in cfg.campaigns]
     counts_acct = np.zeros(world.n, dtype=np.int64)
     tmp = out / "exchanges.parquet.partial"
-    with pq.ParquetWriter(tmp, EXCHANGES_SCHEMA, compression="zstd") as writer:
+    # Strings with few distinct values are dictionary-encoded; unique ones (ids, prompts) are not.
+    dict_cols = ["account_id", "ip", "system", "model", "user_agent", "api_key_id", "org_id", "country"]
+    # Parquet encoding releases the GIL: one writer thread overlaps it with generating the next slice.
+    # At most one write is in flight, so memory holds at most two slices of text.
+    pool = ThreadPoolExecutor(max_workers=1)
+    in_flight: list[Future] = []
+    with pq.ParquetWriter(tmp, EXCHANGES_SCHEMA, compression="zstd", use_dictionary=dict_cols) as writer:
+        # Small days are pooled until a full row group is ready: Arrow work is cheaper in big slices.
+        pending: list[Day] = []
+        pending_rows = 0
+        slices = 0
+
+        def flush(final: bool) -> None:
+            nonlocal pending, pending_rows, slices
+            if not pending:
+                return
+            buf = Day({k: np.concatenate([p.cols[k] for p in pending]) for k in pending[0].cols})
+            size = cfg.rows_per_group
+            stop = len(buf) if final else len(buf) - len(buf) % size
+            for b in range(0, stop, size):
+                piece = buf.take(np.arange(b, min(b + size, stop)))
+                rng = np.random.default_rng([cfg.seed, 2, slices])
+                slices += 1
+                table = engine.materialise(piece, rng)
+                for f in in_flight:
+                    f.result()
+                in_flight[:] = [pool.submit(writer.write_table, table, row_group_size=size)]
+                summary.exchanges += len(piece)
+            rest = buf.take(np.arange(stop, len(buf)))
+            pending, pending_rows = ([rest], len(rest)) if len(rest) else ([], 0)
+
         for d in range(cfg.days):
             day = engine.day(d)
             counts_acct += np.bincount(day.cols["acct"], minlength=world.n)
-            for b in range(0, len(day), cfg.rows_per_group):
-                piece = day.take(np.arange(b, min(b + cfg.rows_per_group, len(day))))
-                rng = np.random.default_rng([cfg.seed, 2, d, b])
-                writer.write_table(engine.materialise(piece, rng), row_group_size=cfg.rows_per_group)
-                summary.exchanges += len(piece)
-                if progress:
-                    progress(summary.exchanges, d, cfg.days)
+            pending.append(day)
+            pending_rows += len(day)
+            if pending_rows >= cfg.rows_per_group:
+                flush(final=False)
             if progress:
                 progress(summary.exchanges, d + 1, cfg.days)
+        flush(final=True)
+        for f in in_flight:
+            f.result()
+    pool.shutdown()
     tmp.replace(out / "exchanges.parquet")
     pq.write_table(world.accounts_table, out / "accounts.parquet", compression="zstd")
     pq.write_table(world.labels, out / "labels.parquet", compression="zstd")

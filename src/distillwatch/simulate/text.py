@@ -11,6 +11,7 @@ are rendered recursively for just the rows that drew them.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -102,16 +103,32 @@ def _scatter(pieces: list[pa.Array], order: np.ndarray) -> pa.Array:
     return joined.take(pa.array(inverse))
 
 
-def render_slot(name: str, rng: np.random.Generator, n: int) -> pa.Array:
+POOL = 8192  # pre-rendered variants per vocabulary that holds nested slots
+
+
+@cache
+def _pool(name: str) -> pa.Array:
+    """Pre-rendered variants of a slot whose entries hold slots themselves.
+
+    Rendering nested entries per row would cost many small Arrow calls per
+    chunk; a fixed pool of variants (drawn once, from a seed of the slot's
+    name, so every run sees the same pool) makes each slot a single ``take``
+    while keeping thousands of distinct values per slot.
+    """
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     if name == "ident":
-        return _idents(rng, n)
+        return _idents(rng, 8 * POOL)
     v = _vocab(name)
-    idx = rng.integers(0, v.size, n)
-    if not v.nested:
-        return v.plain.take(pa.array(idx))
-    # Entries past the plain ones are nested templates: render each group recursively.
-    n_plain = len(v.plain)
-    return render_choice(v.nested, idx - n_plain, rng, plain=v.plain, plain_idx=idx)
+    idx = rng.integers(0, v.size, POOL)
+    return render_choice(v.nested, idx - len(v.plain), rng, plain=v.plain, plain_idx=idx)
+
+
+def render_slot(name: str, rng: np.random.Generator, n: int) -> pa.Array:
+    if name == "ident" or _vocab(name).nested:
+        pool = _pool(name)
+        return pool.take(pa.array(rng.integers(0, len(pool), n)))
+    v = _vocab(name)
+    return v.plain.take(pa.array(rng.integers(0, v.size, n)))
 
 
 def render(template: Template, rng: np.random.Generator, n: int) -> pa.Array:
