@@ -135,7 +135,7 @@ class _Builder:
         self.daily = figures.daily(res)
         self.quarantine = figures.quarantine(res)
         charted = [c.campaign_id for c in self.campaigns[:MAX_CHARTED]]
-        self.signups = figures.signup_times(res, charted) if charted else {}
+        self.signups, self.signup_source = figures.signup_times(res, charted)
 
     def document(self) -> Document:
         run_id = self.res.run.get("run_id")
@@ -196,6 +196,8 @@ class _Builder:
         """
         run = self.res.run
         counts = run.get("counts") if isinstance(run.get("counts"), dict) else run
+        if isinstance(run.get("ingest"), dict) and isinstance(run["ingest"].get("exchanges"), dict):
+            counts = run["ingest"]  # scan keeps ingest's per-table counts here: accounts too
         out: list[RowCounts] = []
         if any(k in counts for k in ("rows_read", "rows_accepted", "rows_scored", "rows_quarantined")):
             by_reason = counts.get("by_reason") or counts.get("quarantined_by_reason") or {}
@@ -339,15 +341,21 @@ class _Builder:
                 rows.append([name, num(_number(p[key]))])
         if p.get("cot_share") is not None:
             rows.append(["share eliciting chain-of-thought", pct(_number(p["cot_share"]))])
+        if p.get("first_seen") or p.get("last_seen"):
+            rows.append(["period", f"{clean(p.get('first_seen'), 40)} to {clean(p.get('last_seen'), 40)}"])
+        note = p.get("benign_baseline_note")
         s.blocks.append(
-            Para("Traffic of the accounts outside every campaign, the yardstick for what is ordinary.")
+            Para(
+                "The baseline traffic, the yardstick for what is ordinary"
+                + (f" (population.json: {note})." if note else ".")
+            )
         )
-        s.blocks.append(Table("Benign traffic", ["measure", "value"], rows, [False, True]))
+        s.blocks.append(Table("Baseline traffic", ["measure", "value"], rows, [False, True]))
         if self.population_caps:
             caps = sorted(self.population_caps.items(), key=lambda kv: (-kv[1], kv[0]))
             s.blocks.append(
                 Table(
-                    "Capability mix of benign traffic",
+                    "Capability mix of the baseline",
                     ["capability", "share of exchanges"],
                     [[capability_name(k), pct(v)] for k, v in caps],
                     [False, True],
@@ -516,7 +524,7 @@ class _Builder:
                 out.append(_count_table(caption, counts, "exchanges"))
         return out
 
-    def registration(self, c: Campaign, charted: bool) -> list[Table | Figure]:
+    def registration(self, c: Campaign, charted: bool) -> list[Table | Figure | Para]:
         r = c.registration
         rows = [
             ["accounts with a registration record", num(r.accounts_with_record)],
@@ -527,7 +535,9 @@ class _Builder:
             ["accounts sharing a payment instrument", num(r.shared_payment_accounts)],
             ["distinct payment instruments", num(r.distinct_payment_fingerprints)],
         ]
-        out: list[Table | Figure] = [Table("Registration pattern", ["measure", "value"], rows, [False, True])]
+        out: list[Table | Figure | Para] = [
+            Table("Registration pattern", ["measure", "value"], rows, [False, True])
+        ]
         if r.email_domains:
             domains = (
                 [Count(value=REDACTED_DOMAIN, count=d.count, share=d.share) for d in r.email_domains]
@@ -543,7 +553,7 @@ class _Builder:
                 [unit + " (UTC)", "accounts created"],
                 [[moment(t), num(n)] for t, n in bins if n],
                 [False, True],
-                "periods without sign-ups omitted",
+                f"from {self.signup_source}; periods without sign-ups omitted",
             )
             if charted:
                 out.append(
@@ -551,6 +561,14 @@ class _Builder:
                 )
             else:
                 out.append(table)
+        elif charted and r.accounts_with_record:
+            out.append(
+                Para(
+                    "No sign-up histogram: per-account registration times are neither in the results "
+                    "nor in a readable accounts input.",
+                    "note",
+                )
+            )
         return out
 
     def prompting(self, c: Campaign) -> list[Table | Quotes]:

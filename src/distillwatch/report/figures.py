@@ -143,33 +143,36 @@ def quarantine(res: Results) -> Quarantine | None:
     return out
 
 
-def signup_times(res: Results, campaign_ids: list[str]) -> dict[str, list[datetime]]:
-    """campaign_id -> members' registration times, when the results carry a ``created_at`` column.
+def signup_times(res: Results, campaign_ids: list[str]) -> tuple[dict[str, list[datetime]], str | None]:
+    """campaign_id -> members' registration times, and the file they came from.
 
-    ``scan`` may add ``created_at`` to accounts.parquet or signals.parquet (an
-    optional extra column); without it the sign-up histogram is left out.
+    ``created_at`` is read from accounts.parquet or signals.parquet when scan
+    put it there, else from the accounts input (see ``Results.registrations``).
     """
+    accounts = res.table("accounts.parquet")
+    if accounts is None or not campaign_ids:
+        return {}, None
+    source: tuple[ibis.Table, str] | None = None
     for name in ("accounts.parquet", "signals.parquet"):
         t = res.table(name)
-        if t is None or "created_at" not in t.columns:
-            continue
-        if "campaign_id" not in t.columns:
-            accounts = res.table("accounts.parquet")
-            if accounts is None:
-                continue
-            t = t.select("account_id", "created_at").join(
-                accounts.select("account_id", "campaign_id"), "account_id"
-            )
-        rows = (
-            t.filter(_.campaign_id.isin(campaign_ids) & _.created_at.notnull())
-            .select("campaign_id", "created_at")
-            .to_pyarrow()
-        )
-        out: dict[str, list[datetime]] = {}
-        for cid, ts in zip(rows["campaign_id"].to_pylist(), rows["created_at"].to_pylist(), strict=True):
-            out.setdefault(cid, []).append(ts)
-        return out
-    return {}
+        if t is not None and "created_at" in t.columns:
+            source = (t.select("account_id", "created_at"), name)
+            break
+    source = source or res.registrations()
+    if source is None:
+        return {}, None
+    table, where = source
+    members = accounts.filter(_.campaign_id.isin(campaign_ids)).select("account_id", "campaign_id")
+    rows = (
+        members.join(table, "account_id")
+        .filter(_.created_at.notnull())
+        .select("campaign_id", "created_at")
+        .to_pyarrow()
+    )
+    out: dict[str, list[datetime]] = {}
+    for cid, ts in zip(rows["campaign_id"].to_pylist(), rows["created_at"].to_pylist(), strict=True):
+        out.setdefault(cid, []).append(ts)
+    return out, where
 
 
 @dataclass

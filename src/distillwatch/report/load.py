@@ -45,6 +45,29 @@ class Results:
     def table(self, name: str) -> ibis.Table | None:
         return self.tables.get(name)
 
+    def registrations(self) -> tuple[ibis.Table, str] | None:
+        """The accounts input (``account_id``, ``created_at``) and where it was found, for the sign-up histogram.
+
+        The results carry per-account registration times only if ``scan``
+        added them; otherwise the accepted accounts staged by ingest
+        (``DIR/ingest/accounts.parquet``) or the Parquet input named in
+        run.json serve.  None when none of these is readable.
+        """
+        inputs = self.run.get("inputs") if isinstance(self.run.get("inputs"), dict) else {}
+        candidates = [self.directory / "ingest" / "accounts.parquet"]
+        if isinstance(inputs.get("accounts"), str):
+            candidates.append(Path(inputs["accounts"]))
+        for path in candidates:
+            if not (path.is_file() and path.suffix == ".parquet") and not path.is_dir():
+                continue
+            try:
+                t = ibis.duckdb.connect().read_parquet(path)
+            except Exception:  # unreadable or not Parquet: try the next place
+                continue
+            if {"account_id", "created_at"} <= set(t.columns):
+                return t.select("account_id", "created_at"), str(path)
+        return None
+
 
 def load(directory: Path) -> Results:
     """Read every file of ``directory`` that the report uses; never raises for a bad or missing file."""
