@@ -28,17 +28,18 @@ def _chunk(rng: np.random.Generator, start: int, n: int) -> pa.Table:
     idx = np.arange(start, start + n)
     accounts = rng.integers(0, max(n // 40, 1000), n)
     words = np.array(["refactor", "the", "function", "explain", "step", "by", "prove", "python", "agent", "loop", "why"])
-    templates = np.array([" ".join(rng.choice(words, k)) for k in rng.integers(20, 400, 512)])
+    # Pools as Arrow arrays and `take`: numpy fixed-width unicode would blow up memory.
+    templates = pa.array([" ".join(rng.choice(words, k)) for k in rng.integers(20, 400, 512)])
     ts = np.datetime64("2026-04-22T00:00:00", "us") + rng.integers(0, 44 * 86400 * 10**6, n).astype("timedelta64[us]")
-    ip_pool = np.array([f"203.0.{i // 256}.{i % 256}" for i in range(4096)] + [f"2001:DB8::{i:x}" for i in range(1024)])
+    ip_pool = pa.array([f"203.0.{i // 256}.{i % 256}" for i in range(4096)] + [f"2001:DB8::{i:x}" for i in range(1024)])
     return pa.table(
         {
             "request_id": pa.array(np.char.add("req-", idx.astype(str))),
             "account_id": pa.array(np.char.add("acct-", accounts.astype(str))),
             "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "ip": pa.array(ip_pool[rng.integers(0, len(ip_pool), n)]),
-            "prompt": pa.array(templates[rng.integers(0, len(templates), n)]),
-            "response": pa.array(templates[rng.integers(0, len(templates), n)]),
+            "ip": ip_pool.take(rng.integers(0, len(ip_pool), n)),
+            "prompt": templates.take(rng.integers(0, len(templates), n)),
+            "response": templates.take(rng.integers(0, len(templates), n)),
             "model": pa.array(np.full(n, "model-large")),
             "input_tokens": pa.array(rng.integers(10, 4000, n)),
             "output_tokens": pa.array(rng.integers(10, 4000, n)),
@@ -69,14 +70,21 @@ def generate(n: int, path: Path, fmt: str, seed: int = 0) -> None:
                 f.write("".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: reset by exec, unlike ru_maxrss which a spawned child inherits)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child_ingest(path: str, out: str, queue: mp.Queue) -> None:
     from distillwatch.ingest import ingest
 
     t0 = time.perf_counter()
     result = ingest(path, work_dir=out)
     elapsed = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"seconds": elapsed, "peak_rss_mb": peak_mb, "counts": result.counts})
+    queue.put({"seconds": elapsed, "peak_rss_mb": _peak_rss_mb(), "counts": result.counts})
 
 
 def _child_duckdb(path: str, out: str, queue: mp.Queue) -> None:
@@ -85,7 +93,7 @@ def _child_duckdb(path: str, out: str, queue: mp.Queue) -> None:
     t0 = time.perf_counter()
     con = duckdb.connect()
     con.sql("SELECT * FROM read_parquet($path)", params={"path": path}).write_parquet(str(Path(out) / "bare.parquet"))
-    queue.put({"seconds": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put({"seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()})
 
 
 def _in_child(target, *args) -> dict:
