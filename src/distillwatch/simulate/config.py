@@ -289,7 +289,7 @@ def preset(name: str, *, scale: float = 1.0, seed: int = 0, evasion: Evasion = "
             accounts=_scaled(250_000, scale, 500), exchanges=_scaled(61_000_000, scale, 20_000),
             universities=_scaled(4, scale), university_accounts=_scaled(600, scale, 100),
             coding_companies=_scaled(12, scale, 2), coding_accounts=_scaled(150, scale, 10),
-            batch_eval_accounts=_scaled(20, scale, 2), batch_eval_prompts=_scaled(14_000, scale, 500),
+            batch_eval_accounts=_scaled(20, scale, 2), batch_eval_prompts=_scaled(14_000, scale, 2000),
             resellers=_scaled(3, scale), reseller_accounts=_scaled(1500, scale, 40),
         )
         models = [ModelRelease(name="atlas-4", released=_utc(date(2026, 5, 19), 17))]
@@ -312,7 +312,7 @@ def preset(name: str, *, scale: float = 1.0, seed: int = 0, evasion: Evasion = "
             accounts=_scaled(200_000, scale, 500), exchanges=_scaled(40_000_000, scale, 20_000),
             universities=_scaled(3, scale), university_accounts=_scaled(500, scale, 100),
             coding_companies=_scaled(10, scale, 2), coding_accounts=_scaled(120, scale, 10),
-            batch_eval_accounts=_scaled(15, scale, 2), batch_eval_prompts=_scaled(10_000, scale, 500),
+            batch_eval_accounts=_scaled(15, scale, 2), batch_eval_prompts=_scaled(10_000, scale, 2000),
             resellers=_scaled(2, scale), reseller_accounts=_scaled(1200, scale, 40),
         )
         models = [ModelRelease(name="atlas-4", released=_utc(date(2025, 12, 2), 17))]

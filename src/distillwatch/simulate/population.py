@@ -214,7 +214,7 @@ def _ordinary(b: Builder, n: int, group: str = "ordinary") -> None:
         addr0, naddr, rot = start + k * np.arange(n), k, STICKY
     # Heavy tail: most accounts are occasional, a few are apps sending thousands a day.
     power = rng.random(n) < 0.004
-    rate = np.where(power, rng.lognormal(np.log(700), 0.8, n), rng.lognormal(np.log(3.0), 1.1, n))
+    rate = np.where(power, np.minimum(rng.lognormal(np.log(400), 0.7, n), 3000), rng.lognormal(np.log(3.0), 1.1, n))
     p_active = np.where(power, 0.9, rng.beta(0.55, 2.2, n))
     created = b.ages(n, 320)
     newcomers = rng.random(n) < 0.08

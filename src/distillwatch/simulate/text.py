@@ -124,7 +124,9 @@ def _pool(name: str) -> pa.Array:
 
 
 def render_slot(name: str, rng: np.random.Generator, n: int) -> pa.Array:
-    if name == "ident" or _vocab(name).nested:
+    if name == "ident":
+        return _idents(rng, n)
+    if _vocab(name).nested:
         pool = _pool(name)
         return pool.take(pa.array(rng.integers(0, len(pool), n)))
     v = _vocab(name)
@@ -181,7 +183,13 @@ def _compiled(texts: list[str]) -> tuple[Template, ...]:
 
 @cache
 def benign_templates(family: str) -> tuple[Template, ...]:
-    return _compiled(vocab.BENIGN[family])
+    # the closer is added after the user's details (see benign_prompts)
+    return _compiled([t.replace("{closer}", "") for t in vocab.BENIGN[family]])
+
+
+@cache
+def _details() -> tuple[Template, ...]:
+    return _compiled(vocab.DETAILS)
 
 
 @cache
@@ -253,13 +261,25 @@ def benign_prompts(family: np.ndarray, turn: np.ndarray, rng: np.random.Generato
     tmpl_count = np.array([len(benign_templates(f)) for f in FAMILIES])
     choice = family * nt + (rng.random(n) * tmpl_count[family]).astype(np.int64)
     fu = _followups()
-    choice = np.where(turn > 0, len(FAMILIES) * nt + rng.integers(0, len(fu), n), choice)
+    followup = len(FAMILIES) * nt + rng.integers(0, len(fu), n)
+    generic = rng.random(n) < vocab.GENERIC_FOLLOWUP_SHARE
+    followup = np.where(generic, len(FAMILIES) * nt + len(fu) + rng.integers(0, len(vocab.GENERIC_FOLLOWUPS), n), followup)
+    choice = np.where(turn > 0, followup, choice)
     table: list[Template] = []
     for f in FAMILIES:
         ts = benign_templates(f)
         table.extend(ts + (ts[0],) * (nt - len(ts)))  # padding never chosen
     table.extend(fu)
-    return render_choice(tuple(table), choice, rng)
+    table.extend(_compiled(vocab.GENERIC_FOLLOWUPS))
+    main = render_choice(tuple(table), choice, rng)
+    # Details and sign-off: most turns carry specifics; generic acknowledgements never do.
+    share = np.where(turn > 0, vocab.DETAIL_SHARE_FOLLOWUP, vocab.DETAIL_SHARE_FIRST)
+    has_detail = (rng.random(n) < share) & ~((turn > 0) & generic)
+    det = _details()
+    detail = render_choice(det, np.where(has_detail, rng.integers(0, len(det), n), -1), rng,
+                           plain=pa.array([""], pa.string()), plain_idx=np.zeros(n, np.int64))
+    closer = pc.if_else(pa.array(turn == 0), render_slot("closer", rng, n), "")
+    return pc.binary_join_element_wise(main, detail, closer, "")
 
 
 def attack_prompts(

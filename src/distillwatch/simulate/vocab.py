@@ -147,13 +147,41 @@ VOCAB: dict[str, list[str]] = {
                " Bullet points are fine.", " This is urgent."],
     "context": ["", "", "", "I'm working on {project}. ", "For {project}: ", "Context: {project} in {lang}. ",
                 "My team at {ident} is building {project}. ", "This is for {project} I'm doing with {name}. "],
-    "followup": ["That gives me '{error}'. What now?", "Can you make it shorter?", "Could you add comments to that?",
-                 "Thanks. Now do the same for {field}.", "Why did you choose that approach over {algo}?",
-                 "Can you explain the second part again?", "Make it more {tone}.", "Now write tests for it.",
+    "followup": ["That gives me '{error}'. What now?", "Can you make the part about {field} shorter?",
+                 "Could you add comments to `{ident}`?", "Thanks. Now do the same for {field}.",
+                 "Why did you choose that approach over {algo}?", "Can you explain step {int:2-9} again, the one with {field}?",
+                 "Make it more {tone} for {audience}.", "Now write tests for `{ident}`.",
                  "What if the input has {int:10-100000} rows?", "Rewrite it in {lang}.", "Perfect, and in {natlang}?",
-                 "Hmm, that's not quite it. {name} says it should {req}.", "ok continue", "Great. What's next?",
-                 "Can you double-check step {int:2-9}?", "Give me {int:2-6} alternatives.", "Summarise that in one paragraph."],
+                 "Hmm, that's not quite it. {name} says it should {req}.", "ok, continue with the {field} part",
+                 "Great. What's next for {project}?", "Can you double-check step {int:2-9}? I get {int:2-9999}.",
+                 "Give me {int:2-6} alternatives, ideally {tone}.", "Summarise that in {int:2-5} sentences for {name}.",
+                 "It still {symptom}. Here's the log line: `{error}`", "Use {framework} instead of plain {lang}.",
+                 "Shorter please, max {int:20-200} words.", "{name} asked whether this works for {entity} data too?"],
 }
+
+# Specifics people add to a request: versions, sizes, deadlines, names.  Appended to most
+# benign turns, they are what makes two users' requests differ even on the same task.
+DETAILS: list[str] = [
+    " I'm on {lang} {int:2-3}.{int:0-12} with {framework} {int:1-9}.{int:0-30}.",
+    " It's for {project}, due {weekday}.",
+    " Context: {int:2-40} people on the team, budget about {int:100-9000} dollars.",
+    " We have roughly {int:10-90000} {entity} records.",
+    " My deadline is {weekday} at {int:1-12}:{int:10-59}.",
+    " I've been stuck on this for {int:2-59} minutes.",
+    " {name} from my team suggested I ask you (ref {int:100-99999}).",
+    " This is attempt {int:2-9}; version {int:2-40} of the draft.",
+    " I'm in {city}, if that matters, and it's for {audience}.",
+    " Ticket {ident}-{int:100-9999}.",
+    " The file is {ident}.{int:1-99}.txt, about {int:2-900} KB.",
+    " Keep it under {int:50-900} words; it's for {name}.",
+]
+DETAIL_SHARE_FIRST = 0.85
+DETAIL_SHARE_FOLLOWUP = 0.75
+
+# Acknowledgements everybody types; the only benign prompts many users share by nature.
+GENERIC_FOLLOWUPS: list[str] = ["thanks!", "ok continue", "Thank you!", "continue", "go on", "yes please", "perfect, thanks",
+                                "Can you make it shorter?", "more detail please", "thx"]
+GENERIC_FOLLOWUP_SHARE = 0.06
 
 COT_PHRASES: list[str] = [
     "Think step by step.",
