@@ -111,6 +111,8 @@ def test_typed_parquet_columns(tmp_path: Path) -> None:
             "output_tokens": pa.array([1, 2, 3, 4, 5, 2**64 - 1], pa.uint64()),
             "n_tools": pa.array([0, 1, 2, 3, 4, 5], pa.int8()),
             "prompt": pa.array([b"ok", b"\xff bad", b"ok", b"ok", b"ok", b"ok"], pa.binary()),
+            "model": pa.array(["m1", "m2"] * 3).dictionary_encode(),  # pandas category columns
+            "user_agent": pa.array(["ua"] * n, pa.string_view()),
         }
     )
     pq.write_table(table, tmp_path / "t.parquet")
@@ -119,6 +121,7 @@ def test_typed_parquet_columns(tmp_path: Path) -> None:
     got = {r["request_id"]: r for r in accepted(result)}
     assert sorted(got) == ["0", "3"]
     assert got["0"]["input_tokens"] == 1 and got["3"]["input_tokens"] is None
+    assert (got["3"]["model"], got["3"]["user_agent"]) == ("m2", "ua")
     assert got["0"]["ts"] == datetime(2026, 4, 12, 13, 20, tzinfo=UTC)
     reasons = {(r["row"], r["field"], r["reason"]) for r in pq.read_table(result.quarantine_path).to_pylist()}
     assert reasons == {

@@ -34,7 +34,8 @@ from distillwatch.ingest.options import IngestOptions
 from distillwatch.ingest.sources import Source
 from distillwatch.ingest.spec import ROW, TableSpec
 
-CSV_FIELD_LIMIT = 256 << 20  # a CSV cell may hold a very long prompt; truncation happens later
+CSV_FIELD_LIMIT = 256 << 20
+CSV_BATCH_CHARS = 32 << 20  # a CSV cell may hold a very long prompt; truncation happens later
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterat
         read = 0
         prev_end = reader.line_num
         last_pos = 0
+        text_chars = 0  # batches are also bounded by text size: Python strings are costly
 
         def flush() -> RawBatch:
             nonlocal columns, rows, rejects, read, last_pos
@@ -288,7 +290,9 @@ def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterat
                 # CSV cannot tell null from empty: an empty cell is null.
                 columns[n].append(record[i] if record[i] != "" else None)
             rows.append(start)
-            if len(rows) >= options.batch_rows:
+            text_chars += sum(map(len, record))
+            if len(rows) >= options.batch_rows or text_chars >= CSV_BATCH_CHARS:
+                text_chars = 0
                 yield flush()
         yield flush()
 

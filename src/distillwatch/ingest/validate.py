@@ -131,6 +131,7 @@ class Validator:
 
     def _prepare(self, table: pa.Table) -> tuple[pa.Table, pa.Table, list[Reject], Counter, Counter]:
         """(cleaned table for SQL, the matching raw rows, rejects, truncated, nul_stripped)."""
+        table = _plain_types(table)
         n = table.num_rows
         spec, limit = self.spec, self.options.max_text_chars
         drop = np.zeros(n, dtype=bool)
@@ -307,6 +308,21 @@ class Validator:
         ).cast(self.spec.schema)
         rows = pc.take(raw_table[ROW], positions).combine_chunks() if result.num_rows else pa.array([], pa.int64())
         return Validated(accepted, rows, rejects, truncated, nul)
+
+
+def _plain_types(table: pa.Table) -> pa.Table:
+    """Dictionary (pandas category) and view columns as plain arrays, which every kernel supports."""
+    for i, f in enumerate(table.schema):
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_string_view(t):
+            t = pa.large_string()
+        elif pa.types.is_binary_view(t):
+            t = pa.large_binary()
+        if t != f.type:
+            table = table.set_column(i, f.name, table.column(i).cast(t))
+    return table
 
 
 def _may_hold_nul(col: pa.ChunkedArray) -> bool:
