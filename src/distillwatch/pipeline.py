@@ -29,8 +29,9 @@ from distillwatch.contract import ACCOUNT_RESULTS_SCHEMA
 from distillwatch.features import FeatureOptions, build_features
 from distillwatch.features import enrichment as enrich_bridge
 from distillwatch.features.build import load_accounts, load_exchanges
-from distillwatch.link import EdgeOptions, build_edges, find_communities
+from distillwatch.link import EdgeOptions, build_edges, find_communities, merge_dense_neighbours
 from distillwatch.score import assess_communities, score_accounts
+from distillwatch.score.campaigns import CommunityRules
 from distillwatch.signals import SignalContext, compute_account_signals, load_config, pair_keys
 from distillwatch.signals.config import DetectionConfig
 
@@ -167,25 +168,33 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             seed=cfg.link.seed,
             resolution=cfg.link.resolution,
         )
+        kept_src = pc.index_in(pa.array(combined["src"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
+        kept_dst = pc.index_in(pa.array(combined["dst"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
+        membership = merge_dense_neighbours(
+            comms.membership, kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep], cfg.link.merge_ratio
+        )
 
     with stages.stage("score"):
         ids = pa.array(account_ids, pa.string())
         src_i = pc.index_in(edges.column("src"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
         dst_i = pc.index_in(edges.column("dst"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
         fam = edges.column("family").to_numpy(zero_copy_only=False).astype(str) if len(edges) else np.zeros(0, dtype=str)
-        evidence = assess_communities(
-            comms.membership,
-            fam_scores,
-            src_i,
-            dst_i,
-            edges.column("weight").to_numpy(),
-            fam,
+        org = feats.accounts.column("org").combine_chunks().cast(pa.string())
+        org_codes = pc.fill_null(pc.cast(pc.index_in(org, value_set=pc.unique(org).drop_null()), pa.int64()), -1)
+        rules = CommunityRules(
             min_accounts=cfg.link.min_accounts,
             min_families=cfg.link.min_families,
-            family_coverage=cfg.link.family_coverage,
+            family_level=cfg.link.family_coverage,
+            harvest_level=cfg.link.harvest_level,
+            link_share=cfg.link.link_share,
+            org_discount=cfg.link.org_discount,
             target_fpr=cfg.score.target_fpr,
             permutations=cfg.score.permutations,
             seed=cfg.score.seed,
+        )
+        evidence = assess_communities(
+            membership, fam_scores, src_i, dst_i, edges.column("weight").to_numpy(), fam,
+            org_codes.to_numpy(zero_copy_only=False), rules,
         )
         labels = _campaign_labels(evidence, feats.accounts)
         scores = score_accounts(

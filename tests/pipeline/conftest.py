@@ -31,8 +31,18 @@ LANGS = ["Python", "Rust", "Go", "TypeScript", "Java"]
 TASKS = ["an LRU cache", "a rate limiter", "a trie", "a JSON parser", "a thread pool", "a B-tree", "a diff tool"]
 
 
+WORDS = (
+    "river garden budget violin winter office station history recipe planet market travel letter museum lesson "
+    "doctor bicycle kitchen novel festival harbour village engine forest island camera window teacher neighbour "
+    "weekend holiday concert library marathon painting puzzle coffee sunrise mountain ocean autumn spring castle "
+    "dragon robot wizard pirate detective astronaut gardener baker farmer sailor poet singer dancer climber"
+).split()
+
+
 def _benign_prompt(rng: np.random.Generator, i: int) -> str:
-    return f"{rng.choice(VERBS)} a {rng.choice(TOPICS)} (note {i}), {rng.choice(['please', 'thanks', 'quickly', 'in detail'])}"
+    # People write varied text: a frame plus several free words, so templates rarely repeat by chance.
+    extra = " ".join(rng.choice(WORDS, size=int(rng.integers(3, 7))))
+    return f"{rng.choice(VERBS)} a {rng.choice(TOPICS)} about {extra}, {rng.choice(['please', 'thanks', 'quickly', 'in detail'])}"
 
 
 def build(out: Path, seed: int = 7) -> dict[str, Path]:

@@ -103,6 +103,9 @@ def build_features(
 
     hist = behaviour.hour_histograms(con, ex, table.column("account_id").combine_chunks())
     table = _derived(table, hist)
+    population = population_profile(ex, facts)
+    population["capabilities_by_exchange"] = population["capabilities"]
+    population["capabilities"] = account_weighted_mix(table)
     return Features(
         accounts=table,
         hours=hist,
@@ -110,8 +113,24 @@ def build_features(
         facts=facts,
         prompt_bands=bands,
         account_records=records,
-        population=population_profile(ex, facts),
+        population=population,
     )
+
+
+def account_weighted_mix(table: pa.Table) -> dict[str, float]:
+    """The population's capability mix with every account weighing the same.
+
+    Weighting by exchanges would let a large campaign define "normal" (its
+    thousands of accounts each send many prompts); one vote per account keeps
+    the baseline on the many ordinary customers.
+    """
+    mix = np.column_stack([_num(table, f"cap_{c}") for c in content.CAPABILITIES])
+    labelled = ~np.isnan(mix).any(axis=1) & (np.nan_to_num(mix).sum(axis=1) > 0)
+    if not labelled.any():
+        return {c: 0.0 for c in content.CAPABILITIES}
+    mean = mix[labelled].mean(axis=0)
+    mean = mean / mean.sum()
+    return {c: float(v) for c, v in zip(content.CAPABILITIES, mean, strict=True)}
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ def sample_exchanges(ex: ir.Table, per_account: int) -> ir.Table:
     w = ibis.window(group_by="account_id", order_by=[ex.request_id.hash(), ex.request_id])
     ranked = ex.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked["rank"] < per_account).select(
-        "account_id", "request_id", "prompt", "system", "sec", "daynum"
+        "account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools"
     )
 
 
@@ -64,8 +64,14 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
         sf_t, keyed.system_key == sf_t.system_key
     )
     cot = ibis.ifelse(j.cot.isnull() & j.system_cot.isnull(), ibis.null("boolean"), j.cot.fill_null(False) | j.system_cot.fill_null(False))
+    # A request that defines tools exercises agentic tool use whatever its last user turn says
+    # ("now write tests for it" reads as chat on its own).
+    with_tools = j.n_tools.fill_null(0) > 0
+    capability = ibis.ifelse(
+        with_tools & j.capability.isin(["chat", "other", "writing"]), ibis.literal("agentic_tool_use"), j.capability
+    )
     facts = j.select(
-        "account_id", "request_id", "daynum", "prompt_key", "capability", "template_hash", cot=cot
+        "account_id", "request_id", "daynum", "prompt_key", "template_hash", capability=capability, cot=cot
     )
 
     rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)

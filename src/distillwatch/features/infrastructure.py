@@ -19,4 +19,5 @@ def infrastructure(ex: ir.Table) -> ir.Table:
         vpn_share=flag(ex.is_vpn),
         tor_share=flag(ex.is_tor),
         top_provider=ex.provider.mode(),
+        request_org=ex.org_id.mode(),
     )

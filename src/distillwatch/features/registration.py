@@ -28,6 +28,7 @@ def account_facts(con, accounts: ir.Table, lists: enrichment.Lists) -> ir.Table:
         "email_disposable",
         "email_pattern",
         "tier",
+        declared_org=j.org_id,
         payment_accounts=j.payment_accounts.fill_null(0),
         signup_ip=j.signup_ip,
     )
@@ -41,7 +42,9 @@ def registration(per_account: ir.Table) -> ir.Table:
     has_record = (
         per_account.created_at.notnull() | per_account.email_domain.notnull() | per_account.payment_fingerprint.notnull()
     )
-    return per_account.mutate(age_at_first_use_hours=age_h, has_record=has_record)
+    # The customer organisation: the account record's, else the one its requests name most.
+    org = per_account.declared_org.fill_null(per_account.request_org)
+    return per_account.mutate(age_at_first_use_hours=age_h, has_record=has_record, org=org)
 
 
 def empty_accounts(con) -> ir.Table:

@@ -1,5 +1,11 @@
 """Linking accounts into campaigns: typed weighted edges from shared keys, communities with igraph."""
 
-from distillwatch.link.graph import Communities, EdgeOptions, build_edges, find_communities
+from distillwatch.link.graph import (
+    Communities,
+    EdgeOptions,
+    build_edges,
+    find_communities,
+    merge_dense_neighbours,
+)
 
-__all__ = ["Communities", "EdgeOptions", "build_edges", "find_communities"]
+__all__ = ["Communities", "EdgeOptions", "build_edges", "find_communities", "merge_dense_neighbours"]

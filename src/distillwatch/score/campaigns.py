@@ -1,19 +1,25 @@
 """Which communities are campaigns, and how sure we are.
 
-A community of linked accounts becomes a campaign only when several
-*independent families* of evidence cover it (behaviour, content,
-infrastructure, registration, coordination).  A family covers a community when
-most of its members are linked by that family's edges (shared prefixes, shared
-templates, a registration burst...) or, on average, show that family's account
-signals (flat timing, capability focus, datacenter egress...).  One shared NAT,
-one employer's org or one batch job is a single family and never a campaign;
-and at least one family must say *harvest* (content or behaviour): infrastructure
-and registration alone describe a team or a class, not a distillation.
+A community of linked accounts is judged on its *families* of evidence
+(behaviour, content, infrastructure, registration, coordination).  A family's
+evidence mixes what the members do (the mean of their own signals of that
+family) with how they are linked (the share of members tied to the others by
+that family's edges): ``(1 - link_share) x member mean + link_share x coverage``,
+so links alone never make a family whole.  The community statistic is the mean
+of its ``min_families`` strongest families, so several must be high at once.
 
-Confidence is calibrated against a permutation null: the same statistic for
-random groups of accounts of the same size (random partitions of the
-population, edges kept), so it reads as "how unlike a random group of this size
-it is", at the target false-positive rate.
+Two further rules keep real customers out:
+
+* the members' own content or behaviour signals must say *harvest* on average
+  (``harvest_level``): shared infrastructure, registration and even shared
+  templates describe a team or a class, not a distillation;
+* accounts declared under one customer organisation are a known customer, not a
+  fleet of fakes (a fleet spreads over throwaway sign-ups), so the statistic is
+  discounted by the share of members in the community's main organisation.
+
+The threshold is calibrated at the target false-positive rate against random
+groups of the same size drawn from the accounts outside candidate communities
+(a permutation null, scored with the real edges and signals).
 """
 
 from __future__ import annotations
@@ -29,14 +35,15 @@ HARVEST_FAMILIES = ("content", "behaviour")
 
 @dataclass
 class CampaignEvidence:
-    """Per community (index = community id): evidence per family, statistic, verdict."""
+    """One community (``community`` = its id) with its evidence, threshold and decision."""
 
     community: int
     size: int
     evidence: dict[str, float]  # family -> 0..1
     link_coverage: dict[str, float]
     member_mean: dict[str, float]
-    families: list[str]  # families at or above the coverage threshold
+    families: list[str]  # families at or above ``family_level``
+    org_share: float
     statistic: float
     null_threshold: float
     confidence: float
@@ -45,7 +52,21 @@ class CampaignEvidence:
     members: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def _family_degree(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, same: np.ndarray) -> np.ndarray:
+@dataclass
+class CommunityRules:
+    min_accounts: int = 3
+    min_families: int = 3
+    family_level: float = 0.5
+    harvest_level: float = 0.3
+    link_share: float = 0.4
+    org_discount: float = 1.0
+    covered_at: float = 0.5  # internal edge weight of a family that counts an account as linked by it
+    target_fpr: float = 0.001
+    permutations: int = 200
+    seed: int = 0
+
+
+def _internal_degree(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, same: np.ndarray) -> np.ndarray:
     """Sum of internal edge weights per account (edges whose ends share a label)."""
     deg = np.zeros(n)
     np.add.at(deg, src[same], w[same])
@@ -53,26 +74,24 @@ def _family_degree(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray, same
     return deg
 
 
-def _group_stats(
+def _group_evidence(
     labels: np.ndarray,
     n_groups: int,
     fam_scores: dict[str, np.ndarray],
     fam_edges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-    covered_at: float,
+    rules: CommunityRules,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(link coverage, member mean) per family for every group label 0..n_groups-1 (label -1 ignored)."""
     valid = labels >= 0
-    sizes = np.bincount(labels[valid], minlength=n_groups).astype(np.float64)
-    sizes = np.maximum(sizes, 1.0)
+    sizes = np.maximum(np.bincount(labels[valid], minlength=n_groups).astype(np.float64), 1.0)
     coverage: dict[str, np.ndarray] = {}
     mean: dict[str, np.ndarray] = {}
-    n = len(labels)
     for fam in FAMILIES:
         if fam in fam_edges:
             s, d, w = fam_edges[fam]
             same = (labels[s] == labels[d]) & (labels[s] >= 0)
-            deg = _family_degree(n, s, d, w, same)
-            hit = (deg >= covered_at) & valid
+            deg = _internal_degree(len(labels), s, d, w, same)
+            hit = (deg >= rules.covered_at) & valid
             coverage[fam] = np.bincount(labels[hit], minlength=n_groups) / sizes
         else:
             coverage[fam] = np.zeros(n_groups)
@@ -83,11 +102,27 @@ def _group_stats(
     return coverage, mean
 
 
-def _statistic(coverage: dict[str, np.ndarray], mean: dict[str, np.ndarray], k: int, need: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per group: mean of the top-k family evidences (0..1), and how many families reach ``need``."""
-    ev = np.column_stack([np.maximum(coverage[f], mean[f]) for f in FAMILIES])
-    top = -np.sort(-ev, axis=1)[:, :k]
-    return top.mean(axis=1), (ev >= need).sum(axis=1)
+def _statistic(
+    coverage: dict[str, np.ndarray], mean: dict[str, np.ndarray], org_share: np.ndarray, rules: CommunityRules
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: (statistic 0..1, evidence matrix groups x families)."""
+    ev = np.column_stack([(1 - rules.link_share) * mean[f] + rules.link_share * coverage[f] for f in FAMILIES])
+    top = -np.sort(-ev, axis=1)[:, : rules.min_families]
+    return top.mean(axis=1) * (1.0 - rules.org_discount * org_share), ev
+
+
+def _org_share(labels: np.ndarray, n_groups: int, org_codes: np.ndarray) -> np.ndarray:
+    """Per group, the share of members in its most common declared organisation (code -1 = none)."""
+    ok = (labels >= 0) & (org_codes >= 0)
+    sizes = np.maximum(np.bincount(labels[labels >= 0], minlength=n_groups), 1)
+    if not ok.any():
+        return np.zeros(n_groups)
+    pair = labels[ok].astype(np.int64) * (int(org_codes.max()) + 1) + org_codes[ok]
+    keys, counts = np.unique(pair, return_counts=True)
+    group_of = keys // (int(org_codes.max()) + 1)
+    best = np.zeros(n_groups)
+    np.maximum.at(best, group_of, counts)
+    return best / sizes
 
 
 def assess_communities(
@@ -97,54 +132,53 @@ def assess_communities(
     edge_dst: np.ndarray,
     edge_weight: np.ndarray,
     edge_family: np.ndarray,
-    *,
-    min_accounts: int,
-    min_families: int,
-    family_coverage: float,
-    target_fpr: float,
-    permutations: int,
-    seed: int,
-    covered_at: float = 0.5,
+    org_codes: np.ndarray,
+    rules: CommunityRules,
 ) -> list[CampaignEvidence]:
-    """Evidence, calibrated confidence and campaign decision for each community of at least ``min_accounts``."""
+    """Evidence, calibrated threshold and decision for each community of at least ``rules.min_accounts``."""
     n = len(membership)
+    labels = membership
+    n_groups = int(labels.max()) + 1 if n and labels.max() >= 0 else 0
+    if n_groups == 0:
+        return []
     fam_edges = {
         fam: (edge_src[edge_family == fam], edge_dst[edge_family == fam], edge_weight[edge_family == fam])
         for fam in FAMILIES
         if np.any(edge_family == fam)
     }
-    labels = membership.copy()
-    n_groups = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
-    if n_groups == 0:
-        return []
     sizes = np.bincount(labels[labels >= 0], minlength=n_groups)
-    coverage, mean = _group_stats(labels, n_groups, fam_scores, fam_edges, covered_at)
-    stat, nfam = _statistic(coverage, mean, min_families, family_coverage)
+    coverage, mean = _group_evidence(labels, n_groups, fam_scores, fam_edges, rules)
+    orgs = _org_share(labels, n_groups, org_codes)
+    stat, ev = _statistic(coverage, mean, orgs, rules)
+    candidates = np.flatnonzero(sizes >= rules.min_accounts)
 
-    # Internal weighted degree of each account in its own community (all families).
-    same = (labels[edge_src] == labels[edge_dst]) & (labels[edge_src] >= 0)
-    internal = _family_degree(n, edge_src, edge_dst, edge_weight, same)
-
-    rng = np.random.default_rng(seed)
+    # Permutation null from the accounts outside candidate communities (the bulk).
+    in_candidate = np.isin(labels, candidates)
+    bulk = np.flatnonzero(~in_candidate)
+    if len(bulk) < max(10 * rules.min_accounts, n // 4):
+        bulk = np.arange(n)
+    rng = np.random.default_rng(rules.seed)
     null_cache: dict[int, float] = {}
+
+    same = (labels[edge_src] == labels[edge_dst]) & (labels[edge_src] >= 0)
+    internal = _internal_degree(n, edge_src, edge_dst, edge_weight, same)
+
     out: list[CampaignEvidence] = []
-    for c in np.flatnonzero(sizes >= min_accounts):
+    for c in candidates:
         size = int(sizes[c])
         if size not in null_cache:
-            null_cache[size] = _null_threshold(
-                size, n, fam_scores, fam_edges, min_families, family_coverage, target_fpr, permutations, rng, covered_at
-            )
+            null_cache[size] = _permutation_threshold(size, n, bulk, fam_scores, fam_edges, org_codes, rules, rng)
         thr = null_cache[size]
-        evidence = {f: float(max(coverage[f][c], mean[f][c])) for f in FAMILIES}
-        families = [f for f in FAMILIES if evidence[f] >= family_coverage]
-        harvest = any(f in families for f in HARVEST_FAMILIES)
-        is_campaign = bool(nfam[c] >= min_families and harvest and stat[c] > thr)
-        # Confidence: the statistic, discounted by how close it is to the null threshold.
-        margin = 0.0 if stat[c] <= thr else min(1.0, (stat[c] - thr) / max(1.0 - thr, 1e-9))
-        confidence = float(np.clip(stat[c] * (0.5 + 0.5 * margin), 0.0, 1.0)) if is_campaign else float(stat[c] * 0.5)
+        evidence = {f: float(ev[c, i]) for i, f in enumerate(FAMILIES)}
+        families = [f for f in FAMILIES if evidence[f] >= rules.family_level]
+        harvest = max(mean[f][c] for f in HARVEST_FAMILIES) >= rules.harvest_level
+        is_campaign = bool(len(families) >= rules.min_families and harvest and stat[c] > thr)
+        # Confidence: the statistic, discounted by how close it is to the threshold.
+        margin = float(np.clip((stat[c] - thr) / max(1.0 - thr, 1e-9), 0.0, 1.0))
+        confidence = float(np.clip(stat[c] * (0.5 + 0.5 * margin), 0.0, 1.0)) if is_campaign else float(0.5 * stat[c])
         members = np.flatnonzero(labels == c)
-        med = float(np.median(internal[members])) if len(members) else 0.0
-        attachment = np.clip(internal[members] / max(med, 1e-9), 0.0, 1.0) if med > 0 else np.zeros(len(members))
+        med_int = float(np.median(internal[members]))
+        attachment = np.clip(internal[members] / med_int, 0.0, 1.0) if med_int > 0 else np.zeros(len(members))
         out.append(
             CampaignEvidence(
                 community=int(c),
@@ -153,8 +187,9 @@ def assess_communities(
                 link_coverage={f: float(coverage[f][c]) for f in FAMILIES},
                 member_mean={f: float(mean[f][c]) for f in FAMILIES},
                 families=families,
+                org_share=float(orgs[c]),
                 statistic=float(stat[c]),
-                null_threshold=thr,
+                null_threshold=float(thr),
                 confidence=confidence,
                 is_campaign=is_campaign,
                 attachment=attachment,
@@ -164,37 +199,35 @@ def assess_communities(
     return out
 
 
-def _null_threshold(
+def _permutation_threshold(
     size: int,
     n: int,
+    pool: np.ndarray,
     fam_scores: dict[str, np.ndarray],
     fam_edges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-    k: int,
-    need: float,
-    target_fpr: float,
-    permutations: int,
+    org_codes: np.ndarray,
+    rules: CommunityRules,
     rng: np.random.Generator,
-    covered_at: float,
 ) -> float:
     """The (1 - target_fpr) quantile of the statistic over random groups of ``size`` accounts.
 
-    Each permutation shuffles all accounts and cuts them into groups of
-    ``size``, so one pass yields n // size null groups with the real edges.
+    Each permutation shuffles the ``pool`` of accounts and cuts it into groups
+    of ``size``, so one pass yields len(pool) // size null groups, scored with
+    the real edges and signals.
     """
-    if size > n // 2:
-        return 1.0  # no random group of this size can be drawn twice: refuse to call it significant
-    groups_per = n // size
+    if size > len(pool) // 2:
+        return 1.0  # no two random groups of this size: refuse to call it significant
+    groups_per = len(pool) // size
     # Enough null groups to resolve the target rate (10 / target_fpr), within ``permutations`` passes.
-    wanted = max(permutations, int(np.ceil(10 / target_fpr)))
+    wanted = max(rules.permutations, int(np.ceil(10 / rules.target_fpr)))
     stats, drawn = [], 0
-    for _ in range(permutations):
-        order = rng.permutation(n)
+    for _ in range(rules.permutations):
+        order = pool[rng.permutation(len(pool))]
         labels = np.full(n, -1, dtype=np.int64)
         labels[order[: groups_per * size]] = np.repeat(np.arange(groups_per), size)
-        coverage, mean = _group_stats(labels, groups_per, fam_scores, fam_edges, covered_at)
-        stats.append(_statistic(coverage, mean, k, need)[0])
+        coverage, mean = _group_evidence(labels, groups_per, fam_scores, fam_edges, rules)
+        stats.append(_statistic(coverage, mean, _org_share(labels, groups_per, org_codes), rules)[0])
         drawn += groups_per
         if drawn >= wanted:
             break
-    null = np.concatenate(stats)
-    return float(np.quantile(null, 1.0 - target_fpr))
+    return float(np.quantile(np.concatenate(stats), 1.0 - rules.target_fpr))

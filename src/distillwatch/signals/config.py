@@ -26,11 +26,23 @@ class LinkSettings(BaseModel):
     seed: int = 0
     resolution: float = Field(1.0, gt=0.0, description="Leiden modularity resolution: higher = smaller communities")
     min_edge_weight: float = Field(0.05, ge=0.0, description="combined pair weight below which an edge is dropped")
+    merge_ratio: float = Field(
+        0.5, gt=0.0, description="merge communities whose mutual edge density reaches this share of their inner density"
+    )
     min_accounts: int = Field(3, ge=2, description="smallest community that can be a campaign")
     family_coverage: float = Field(
-        0.5, gt=0.0, le=1.0, description="share of members a family must cover to count as campaign evidence"
+        0.5, gt=0.0, le=1.0, description="evidence (0..1) a family needs to count towards a campaign"
+    )
+    link_share: float = Field(
+        0.4, ge=0.0, le=1.0, description="part of a family's evidence that comes from links (the rest: members' signals)"
+    )
+    org_discount: float = Field(
+        1.0, ge=0.0, le=1.0, description="discount for members declared under one customer organisation"
     )
     min_families: int = Field(3, ge=1, description="independent families of evidence a campaign needs")
+    harvest_level: float = Field(
+        0.3, ge=0.0, le=1.0, description="mean content or behaviour signal of the members a campaign needs"
+    )
     max_edges_written: int = Field(200_000, ge=0, description="edges.parquet holds at most this many campaign edges")
 
 
