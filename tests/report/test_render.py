@@ -7,15 +7,18 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from distillwatch.cli.main import app
 from distillwatch.report import render
+from distillwatch.report.charts import signup_bins
 from distillwatch.report.content import lead_sentence, targeted
 
 from .conftest import BIG, write_results
@@ -66,6 +69,8 @@ def test_report_states_the_campaign_figures(results):
     assert "| 2026-04-24 | 1,520 | 60 | 25.3 | 4,100 |" in md
     assert "| 2026-04-21 22:00 UTC | 22 |" in md  # sign-ups per hour, from accounts.parquet created_at
     assert "| accounts drawn | 60 |" in md
+    assert "| linked account pairs | 112 |" in md  # one per pair, whatever the number of kinds
+    assert "| pairs linked by shared\\_prefix | 59 |" in md
     # charts: overview timeline; per campaign (2) capability, timeline, sign-ups; graph of the largest
     images = [a["src"] for t, a in _tags(html) if t == "img"]
     assert len(images) == 1 + 2 * 3 + 1
@@ -204,3 +209,33 @@ def test_row_counts_per_input_table_and_mismatch_warning(tmp_path: Path):
         in md
     )
     assert "| accounts | duplicate | 1 |" in md
+
+
+def test_signup_times_from_the_staged_accounts_input(tmp_path: Path):
+    """Without created_at in the results, the accounts ingest staged in DIR/ingest serve."""
+    directory = tmp_path / "r"
+    write_results(directory, hostile=False)
+    accounts = pq.read_table(directory / "accounts.parquet")
+    (directory / "ingest").mkdir()
+    pq.write_table(accounts.select(["account_id", "created_at"]), directory / "ingest" / "accounts.parquet")
+    pq.write_table(accounts.drop(["created_at"]), directory / "accounts.parquet")
+    md = render(directory)[1].read_text()
+    assert "**Sign-ups per hour** (from " in md and "ingest/accounts.parquet" in md
+    assert "| 2026-04-21 22:00 UTC | 22 |" in md
+    (directory / "ingest" / "accounts.parquet").unlink()
+    md = render(directory)[1].read_text()
+    assert "No sign-up histogram" in md
+
+
+def test_signup_bins_window_ignores_stragglers():
+    burst = [datetime(2026, 5, 4, 9, tzinfo=UTC) + timedelta(minutes=3 * i) for i in range(40)]
+    stragglers = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]
+    b = signup_bins(burst + stragglers)
+    assert b.unit == "hour"
+    assert (b.before, b.after) == (1, 1)
+    assert sum(n for _, n in b.bins) == 40
+    assert max(n for _, n in b.bins) == 20
+    assert len(b.bins) <= 4 * 24
+    spread = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(200)]
+    assert signup_bins(spread).unit == "week"
+    assert signup_bins([]).bins == []

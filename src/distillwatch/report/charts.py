@@ -80,7 +80,7 @@ def timeline(
     sizes differ by more than 20 times, so the smaller stays visible.
     """
     with matplotlib.rc_context(_RC):
-        fig = _figure(9.0 if stacked else 7.5, 2.8)
+        fig = _figure(7.5, 3.2 if stacked else 2.8)
         ax = fig.add_subplot()
         x = np.array(days, dtype="datetime64[D]")
         names = [label(n) for n in series]
@@ -108,7 +108,7 @@ def timeline(
         fig.autofmt_xdate()
         if stacked and (series or benign is not None):
             # Outside the plot: a stack fills its whole area, so an inside legend would hide data.
-            fig.legend(loc="outside right upper", fontsize=8, frameon=False, reverse=True)
+            fig.legend(loc="outside lower center", fontsize=8, frameon=False, ncols=min(4, len(series) + 1))
         elif series or benign is not None:
             ax.legend(loc="best", fontsize=8, frameon=False)
         if ax.get_yscale() == "linear":
@@ -151,42 +151,57 @@ def capability_bars(title: str, campaign: dict[str, float], population: dict[str
         return Chart(clean(title, 80), alt, _to_uri(fig))
 
 
-def signup_bins(times: list[datetime]) -> tuple[str, list[tuple[datetime, int]]]:
-    """Sign-ups per hour (per day when they span more than a week), empty bins included."""
+@dataclass
+class SignupBins:
+    unit: str  # hour | day | week
+    bins: list[tuple[datetime, int]]  # start of each period and accounts created in it, empty ones included
+    before: int  # sign-ups earlier than the first bin (stragglers, outside the burst)
+    after: int
+
+
+def signup_bins(times: list[datetime]) -> SignupBins:
+    """Sign-ups per period around where most of them happened.
+
+    The window is the middle half of the sign-ups widened by its own width
+    (at least 6 hours) each side, so one account created two years earlier
+    does not stretch a one-morning burst into 700 empty days.  The unit
+    follows the window: hours up to 4 days, days up to 120, else weeks.
+    """
     if not times:
-        return "hour", []
-    first, last = min(times), max(times)
-    unit = "hour" if last - first <= timedelta(days=7) else "day"
-    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+        return SignupBins("hour", [], 0, 0)
+    seconds = np.sort(np.array([t.timestamp() for t in times]))
+    q1, q3 = np.percentile(seconds, [25, 75])
+    pad = max(q3 - q1, 6 * 3600.0)
+    lo, hi = max(seconds[0], q1 - pad), min(seconds[-1], q3 + pad)
+    span = timedelta(seconds=float(hi - lo))
+    unit, step = (
+        ("hour", 3600)
+        if span <= timedelta(days=4)
+        else ("day", 86400)
+        if span <= timedelta(days=120)
+        else ("week", 7 * 86400)
+    )
+    offset = 4 * 86400 if unit == "week" else 0  # weeks start on Monday (1970-01-01 was a Thursday)
+    start = np.floor((lo - offset) / step) * step + offset
+    edges = np.arange(start, hi + step, step)
+    inside = seconds[(seconds >= edges[0]) & (seconds < edges[-1])]
+    counts, _ = np.histogram(inside, bins=edges)
+    tz = times[0].tzinfo
+    bins = [(datetime.fromtimestamp(float(e), tz), int(n)) for e, n in zip(edges[:-1], counts, strict=True)]
+    return SignupBins(unit, bins, int((seconds < edges[0]).sum()), int((seconds >= edges[-1]).sum()))
 
-    def floor(t: datetime) -> datetime:
-        return (
-            t.replace(minute=0, second=0, microsecond=0)
-            if unit == "hour"
-            else t.replace(hour=0, minute=0, second=0, microsecond=0)
-        )
 
-    counts: dict[datetime, int] = {}
-    for t in times:
-        counts[floor(t)] = counts.get(floor(t), 0) + 1
-    bins, t = [], floor(first)
-    while t <= last:
-        bins.append((t, counts.get(t, 0)))
-        t += step
-    return unit, bins
-
-
-def signup_histogram(title: str, unit: str, bins: list[tuple[datetime, int]]) -> Chart:
+def signup_histogram(title: str, b: SignupBins) -> Chart:
     with matplotlib.rc_context(_RC):
         fig = _figure(7.5, 2.4)
         ax = fig.add_subplot()
-        x = np.array([b[0].replace(tzinfo=None) for b in bins], dtype="datetime64[m]")
-        width = 1 / 24 if unit == "hour" else 1.0
-        ax.bar(x, [b[1] for b in bins], width=width * 0.9, align="edge", color=CAMPAIGN_COLOURS[0])
-        ax.set_ylabel(f"accounts created per {unit}")
+        x = np.array([t.replace(tzinfo=None) for t, _ in b.bins], dtype="datetime64[m]")
+        width = {"hour": 1 / 24, "day": 1.0, "week": 7.0}[b.unit]
+        ax.bar(x, [n for _, n in b.bins], width=width * 0.9, align="edge", color=CAMPAIGN_COLOURS[0])
+        ax.set_ylabel(f"accounts created per {b.unit}")
         ax.set_title(label(title, 80), loc="left")
         fig.autofmt_xdate()
-        alt = f"{clean(title, 80)}: accounts created per {unit}"
+        alt = f"{clean(title, 80)}: accounts created per {b.unit}"
         return Chart(clean(title, 80), alt, _to_uri(fig))
 
 
@@ -195,10 +210,8 @@ class GraphDrawing:
     chart: Chart
     nodes_total: int
     nodes_drawn: int
-    edges_total: int
-    edges_drawn: int
+    links_drawn: int
     components_drawn: int
-    kinds_drawn: dict[str, int]
 
 
 def _sample_nodes(g: ig.Graph, limit: int) -> list[int]:
@@ -224,15 +237,18 @@ def _sample_nodes(g: ig.Graph, limit: int) -> list[int]:
 
 
 def account_graph(title: str, data: GraphEdges, accounts_total: int) -> GraphDrawing:
-    """The campaign's accounts as dots, linked where a signal ties two together (sampled if large)."""
-    names = sorted({e[0] for e in data.edges} | {e[1] for e in data.edges})
+    """The campaign's accounts as dots coloured by score, a line where signals tie two together.
+
+    Thicker lines are stronger links (summed signal weights).  Large campaigns
+    are sampled breadth-first from their best-connected accounts.
+    """
+    names = sorted({p[0] for p in data.pairs} | {p[1] for p in data.pairs})
     index = {n: i for i, n in enumerate(names)}
-    g = ig.Graph(n=len(names), edges=[(index[s], index[d]) for s, d, _, _ in data.edges])
-    g.es["kind"] = [e[2] for e in data.edges]
-    g.es["weight"] = [e[3] for e in data.edges]
+    g = ig.Graph(n=len(names), edges=[(index[a], index[b]) for a, b, _, _ in data.pairs])
+    g.es["weight"] = [p[3] for p in data.pairs]
     keep = _sample_nodes(g, GRAPH_MAX_NODES)
     sub = g.induced_subgraph(keep)
-    if sub.ecount() > GRAPH_MAX_EDGES:  # strongest edges only; the drawing is a picture, not the data
+    if sub.ecount() > GRAPH_MAX_EDGES:  # strongest links only; the drawing is a picture, not the data
         weights = np.asarray(sub.es["weight"])
         drop = np.argsort(-weights, kind="stable")[GRAPH_MAX_EDGES:]
         sub.delete_edges(sorted(int(i) for i in drop))
@@ -247,21 +263,16 @@ def account_graph(title: str, data: GraphEdges, accounts_total: int) -> GraphDra
         )
     finally:
         ig.set_random_number_generator(random)
-    kinds = sorted(set(sub.es["kind"])) if sub.ecount() else []
-    scores = [data.scores.get(names[keep[v]], 0.0) for v in range(sub.vcount())]
+    scores = [data.scores.get(names[keep[v]]) or 0.0 for v in range(sub.vcount())]
     with matplotlib.rc_context(_RC):
         fig = _figure(7.5, 6.0)
         ax = fig.add_subplot()
-        for i, kind in enumerate(kinds):
-            segs = [coords[[e.source, e.target]] for e in sub.es if e["kind"] == kind]
+        if sub.ecount():
+            ends = np.asarray(sub.get_edgelist())
+            weights = np.asarray(sub.es["weight"], dtype=float)
+            widths = 0.3 + 1.7 * weights / (weights.max() or 1.0)
             ax.add_collection(
-                LineCollection(
-                    segs,
-                    colors=CAMPAIGN_COLOURS[(i + 1) % len(CAMPAIGN_COLOURS)],
-                    linewidths=0.6,
-                    alpha=0.5,
-                    label=label(kind),
-                )
+                LineCollection(coords[ends], colors="#2e86c1", linewidths=widths, alpha=0.35, zorder=1)
             )
         if sub.vcount():
             dots = ax.scatter(
@@ -271,7 +282,7 @@ def account_graph(title: str, data: GraphEdges, accounts_total: int) -> GraphDra
                 cmap="Reds",
                 vmin=0,
                 vmax=1,
-                s=14,
+                s=16,
                 edgecolors="#333",
                 linewidths=0.3,
                 zorder=3,
@@ -279,19 +290,12 @@ def account_graph(title: str, data: GraphEdges, accounts_total: int) -> GraphDra
             fig.colorbar(dots, ax=ax, shrink=0.6, label="account score")
         ax.set_axis_off()
         ax.set_title(label(title, 80), loc="left")
-        if kinds:
-            ax.legend(loc="lower left", fontsize=8, frameon=False, title="link kind")
         alt = f"{clean(title, 80)}: {sub.vcount()} accounts and {sub.ecount()} links drawn"
         chart = Chart(clean(title, 80), alt, _to_uri(fig))
-    kinds_drawn: dict[str, int] = {}
-    for kind in sub.es["kind"] if sub.ecount() else []:
-        kinds_drawn[kind] = kinds_drawn.get(kind, 0) + 1
     return GraphDrawing(
         chart=chart,
         nodes_total=accounts_total,
         nodes_drawn=sub.vcount(),
-        edges_total=data.total_edges,
-        edges_drawn=sub.ecount(),
+        links_drawn=sub.ecount(),
         components_drawn=len(sub.connected_components()) if sub.vcount() else 0,
-        kinds_drawn=kinds_drawn,
     )

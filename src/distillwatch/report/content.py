@@ -8,7 +8,7 @@ quarantine), so the report can also point out when the two disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from distillwatch.campaigns.model import Campaign, Count
@@ -26,6 +26,7 @@ VALUE_CHARS = 160  # a user agent, domain or prefix in a table
 REASON_CHARS = 240  # an account's reasons (they quote traffic)
 TARGET_MIN_SHARE = 0.10  # a capability is "targeted" at >= 10% of the campaign's exchanges ...
 TARGET_MIN_LIFT = 1.5  # ... and 1.5 times its share in the benign population
+NOT_A_TARGET = frozenset({"other", "unknown", "none", "unclassified"})
 REDACTED_PROMPT = "[prompt redacted]"
 REDACTED_DOMAIN = "[e-mail domain redacted]"
 ATLAS = (
@@ -86,7 +87,8 @@ def confidence_word(c: float) -> str:
 
 def targeted(capabilities: dict[str, float], population: dict[str, float]) -> list[str]:
     """The capabilities a campaign concentrates on, most-harvested first."""
-    ranked = sorted(capabilities, key=lambda k: (-capabilities[k], k))
+    # A catch-all class ("other") is not something a campaign can be said to target.
+    ranked = sorted((k for k in capabilities if k not in NOT_A_TARGET), key=lambda k: (-capabilities[k], k))
     picked = [
         k
         for k in ranked
@@ -342,7 +344,9 @@ class _Builder:
         if p.get("cot_share") is not None:
             rows.append(["share eliciting chain-of-thought", pct(_number(p["cot_share"]))])
         if p.get("first_seen") or p.get("last_seen"):
-            rows.append(["period", f"{clean(p.get('first_seen'), 40)} to {clean(p.get('last_seen'), 40)}"])
+            rows.append(
+                ["period", f"{_iso_moment(p.get('first_seen'))} to {_iso_moment(p.get('last_seen'))}"]
+            )
         note = p.get("benign_baseline_note")
         s.blocks.append(
             Para(
@@ -547,18 +551,20 @@ class _Builder:
             out.append(_count_table("E-mail domains", domains, "accounts"))
         times = self.signups.get(c.campaign_id)
         if times:
-            unit, bins = charts.signup_bins(times)
+            b = charts.signup_bins(times)
+            outside = [f"{n:,} earlier" for n in [b.before] if n] + [f"{n:,} later" for n in [b.after] if n]
+            note = f"from {self.signup_source}; periods without sign-ups omitted" + (
+                f"; outside the burst window: {', '.join(outside)}" if outside else ""
+            )
             table = Table(
-                f"Sign-ups per {unit}",
-                [unit + " (UTC)", "accounts created"],
-                [[moment(t), num(n)] for t, n in bins if n],
+                f"Sign-ups per {b.unit}",
+                [f"{b.unit} starting (UTC)", "accounts created"],
+                [[moment(t), num(n)] for t, n in b.bins if n],
                 [False, True],
-                f"from {self.signup_source}; periods without sign-ups omitted",
+                note,
             )
             if charted:
-                out.append(
-                    Figure(charts.signup_histogram(f"Sign-up burst: {c.campaign_id}", unit, bins), table)
-                )
+                out.append(Figure(charts.signup_histogram(f"Sign-up burst: {c.campaign_id}", b), table))
             else:
                 out.append(table)
         elif charted and r.accounts_with_record:
@@ -628,21 +634,18 @@ class _Builder:
 
     def graph(self, c: Campaign) -> Figure | None:
         data = figures.campaign_edges(self.res, c.campaign_id)
-        if data is None or not data.edges:
+        if data is None or not data.pairs:
             return None
         drawing = charts.account_graph(f"Account graph: {c.campaign_id}", data, c.accounts)
         rows = [
             ["accounts in the campaign", num(drawing.nodes_total)],
             ["accounts drawn", num(drawing.nodes_drawn)],
-            ["links in the campaign", num(drawing.edges_total)],
-            ["links drawn", num(drawing.edges_drawn)],
+            ["linked account pairs", num(data.total_pairs)],
+            ["links drawn (each account's strongest)", num(drawing.links_drawn)],
             ["connected groups among those drawn", num(drawing.components_drawn)],
         ]
-        rows += [
-            [f"links of kind {k}", f"{n:,} in campaign, {drawing.kinds_drawn.get(k, 0):,} drawn"]
-            for k, n in sorted(data.by_kind.items())
-        ]
-        note = "largest campaign by accounts; drawn from its best-connected accounts outward when large"
+        rows += [[f"pairs linked by {k}", num(n)] for k, n in sorted(data.by_kind.items())]
+        note = "largest campaign by accounts; line width = link strength; sampled from the best-connected accounts when large"
         return Figure(drawing.chart, Table("Account graph", ["measure", "value"], rows, [False, True], note))
 
     # ---- the rest ----
@@ -736,6 +739,15 @@ def _count_table(caption: str, counts: list[Count], unit: str) -> Table:
     rows = [[clean(c.value, VALUE_CHARS), num(c.count), pct(c.share)] for c in counts[:LISTED]]
     note = f"top {LISTED} of {len(counts)}" if len(counts) > LISTED else ""
     return Table(caption, ["value", unit, "share"], rows, [False, True, True], note)
+
+
+def _iso_moment(v: Any) -> str:
+    """An ISO 8601 time from JSON as 'YYYY-MM-DD HH:MM UTC' (the text itself, cleaned, if it is not one)."""
+    try:
+        t = datetime.fromisoformat(str(v))
+    except ValueError:
+        return clean(v, 40) or "n/a"
+    return moment(t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC))
 
 
 def _int(v: Any) -> int | None:

@@ -41,6 +41,8 @@ class Results:
     tables: dict[str, ibis.Table] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # One engine connection for every table, so they can be joined.
+    con: ibis.BaseBackend = field(default_factory=ibis.duckdb.connect)
 
     def table(self, name: str) -> ibis.Table | None:
         return self.tables.get(name)
@@ -61,7 +63,7 @@ class Results:
             if not (path.is_file() and path.suffix == ".parquet") and not path.is_dir():
                 continue
             try:
-                t = ibis.duckdb.connect().read_parquet(path)
+                t = self.con.read_parquet(path)
             except Exception:  # unreadable or not Parquet: try the next place
                 continue
             if {"account_id", "created_at"} <= set(t.columns):
@@ -72,7 +74,6 @@ class Results:
 def load(directory: Path) -> Results:
     """Read every file of ``directory`` that the report uses; never raises for a bad or missing file."""
     res = Results(directory=directory)
-    con = ibis.duckdb.connect()
     for name, required in REQUIRED_COLUMNS.items():
         path = directory / name
         if not path.exists():
@@ -87,7 +88,7 @@ def load(directory: Path) -> Results:
         if absent:
             res.problems.append(f"{name}: missing column(s) {', '.join(absent)}; file not used")
             continue
-        res.tables[name] = con.read_parquet(path, table_name=name.split(".")[0])
+        res.tables[name] = res.con.read_parquet(path, table_name=name.split(".")[0])
 
     raw: dict[str, Any] = {}
     for name in JSON_FILES:
