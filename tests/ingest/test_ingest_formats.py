@@ -183,3 +183,11 @@ def test_duplicates_across_files_of_a_directory(tmp_path: Path) -> None:
     assert [(Path(r["source"]).name, r["row"]) for r in q] == [("b.parquet", 1), ("b.parquet", 2)]
     assert "a.parquet:4" in q[0]["detail"]
     assert [r["request_id"] for r in accepted(result)] == [r["request_id"] for r in records]
+
+
+def test_rerun_on_a_directory_does_not_read_its_own_outputs(tmp_path: Path) -> None:
+    pq.write_table(pa.Table.from_pylist(_records(5)), tmp_path / "e.parquet")
+    first = ingest(tmp_path, work_dir=tmp_path, options=options())
+    again = ingest(tmp_path, work_dir=tmp_path, options=options())
+    assert first.counts == again.counts
+    assert again.counts["exchanges"]["read"] == 5

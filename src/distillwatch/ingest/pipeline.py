@@ -141,8 +141,9 @@ def ingest(
     started = datetime.now(UTC)
     run_id = _run_id(started)
     # Resolve (and sniff) every input first, so a bad file fails before any output.
-    ex_sources = resolve(exchanges)
-    acc_sources = resolve(accounts) if accounts is not None else []
+    own = [stage.resolve(), (work / "quarantine.parquet").resolve()]
+    ex_sources = resolve(exchanges, exclude=own)
+    acc_sources = resolve(accounts, exclude=own) if accounts is not None else []
     inputs = {"exchanges": [s.name for s in ex_sources], "accounts": [s.name for s in acc_sources]}
     if con is not None:
         runs.record_start(con, run_id, command, started, inputs, options.model_dump(mode="json"))
@@ -326,7 +327,7 @@ def _drop_duplicates(
             )
         reader = con.sql(
             "SELECT * EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true) "
-            "WHERE file_row_number NOT IN (SELECT pos FROM dup_pos) ORDER BY file_row_number",
+            "WHERE file_row_number NOT IN (SELECT pos FROM dup_pos)",  # insertion order is preserved
             params={"path": str(staged)},
         ).to_arrow_reader(options.batch_rows)
         with pq.ParquetWriter(out_path, spec.schema) as writer:

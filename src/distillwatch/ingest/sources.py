@@ -91,13 +91,27 @@ def _check_content(source: Source) -> None:
         raise UnreadableInputError(path, "named .csv but looks binary (many NUL bytes)")
 
 
-def resolve(path: str | Path) -> list[Source]:
-    """The files behind ``path``: one file, or every Parquet file under a directory (sorted)."""
+def _inside(path: Path, others: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved == o or o in resolved.parents for o in others)
+
+
+def resolve(path: str | Path, exclude: list[Path] | None = None) -> list[Source]:
+    """The files behind ``path``: one file, or every Parquet file under a directory (sorted).
+
+    ``exclude`` holds ingest's own outputs, so re-running on a directory that also
+    holds the results never reads them back as input.
+    """
     p = Path(path)
+    exclude = exclude or []
     if not p.exists():
         raise UnreadableInputError(p, "no such file or directory")
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".parquet", ".pq"))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file() and f.suffix.lower() in (".parquet", ".pq") and not _inside(f, exclude)
+        )
         if not files:
             raise UnreadableInputError(p, "directory holds no .parquet files")
         sources = [Source(f, "parquet", False) for f in files]
