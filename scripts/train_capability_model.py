@@ -85,6 +85,25 @@ LICENCES = {
 }
 HUMAN_SOURCES = {"hh-rlhf", "arena-hard", "vicuna", "self-instruct"}
 
+# Real requests often carry a generic system prompt.  In the training data only the roleplay
+# set opens with "You are ...", so without help the model learns "you are" => writing and
+# labels every "You are a helpful assistant." request as writing.  A share of the training rows
+# of every class gets one of these class-neutral preambles, so a persona opener says nothing
+# about the capability.  Held-out rows are never augmented.
+GENERIC_PREAMBLES = (
+    "You are a helpful assistant.",
+    "You are a helpful, honest and harmless AI assistant.",
+    "You are an AI assistant. Answer the user's request accurately and concisely.",
+    "You are a friendly assistant that helps people.",
+    "You are a knowledgeable assistant. Be clear and correct.",
+    "You are an expert assistant. Follow the instructions carefully.",
+    "You are a large language model trained to be helpful.",
+    "Always answer truthfully. If you do not know, say so.",
+    "Respond in English.",
+    "You are an assistant for our customers. Be polite and precise.",
+)
+AUGMENT_SHARE = 0.3
+
 
 # An arena-hard prompt that plainly asks for code is software engineering whatever its cluster
 # (clusters group by topic: "Python Prime Number Validation" holds a MATLAB task).
@@ -190,7 +209,11 @@ def main() -> None:
 
     examples = load_examples(args.shared)
     train, test = split(examples, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
     texts = [e[0] for e in examples]
+    for i in train:
+        if rng.random() < AUGMENT_SHARE:
+            texts[i] = GENERIC_PREAMBLES[int(rng.integers(len(GENERIC_PREAMBLES)))] + "\n" + texts[i]
     labels = np.array([e[1] for e in examples])
     sources = np.array([e[2] for e in examples])
     X = cap.features(pa.array(texts))
@@ -221,6 +244,7 @@ def main() -> None:
         "held_out": held_out,
         "held_out_human_written": held_out_human,
         "confusion_matrix": {"labels": list(CLASSES), "rows_true_cols_pred": cm},
+        "augmentation": {"share_of_training_rows": AUGMENT_SHARE, "generic_preambles": list(GENERIC_PREAMBLES)},
         "seed": args.seed,
     }
     args.out.mkdir(parents=True, exist_ok=True)

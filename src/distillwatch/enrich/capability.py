@@ -38,58 +38,111 @@ CAPABILITIES = (
 MODEL_PATH = Path(__file__).parent / "data" / "capability_model.npz"
 
 # Feature layout.  Changing any of these needs a retrained model; the model
-# file records them and load() refuses a mismatch.
-FEATURE_VERSION = 1
+# file records them and CapabilityModel refuses a mismatch.
+FEATURE_VERSION = 2
 HASH_BITS = 17
 N_HASHED = 1 << HASH_BITS
 LEN_BUCKETS = 14  # log2 of the character length, 0..13+
 LINE_BUCKETS = 8  # log2 of the line count
-N_FEATURES = N_HASHED + LEN_BUCKETS + LINE_BUCKETS
+# characters that mark code, markup, maths and structured input; their counts are features
+MARK_CHARS = ("{", "}", ";", "=", "(", ")", "[", "]", "<", ">", "#", "_", "`", "$", "\\", "/", "+", "*", "|", ":", "?", '"')
+N_FEATURES = N_HASHED + LEN_BUCKETS + LINE_BUCKETS + len(MARK_CHARS)
 MAX_FEATURE_CHARS = 2000  # the head of a prompt says what it is about
+_TRIM = ".,;:!?\"'()[]{}<>*`"
 _BIGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
 
 
-def features(texts: pa.Array | pa.ChunkedArray) -> sp.csr_matrix:
-    """Sparse (n, N_FEATURES) feature matrix: hashed word unigrams and bigrams, length and line-count buckets.
+def _csr(rows_sorted: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR straight from row-sorted triplets (no COO sort; duplicate columns are fine for products)."""
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    if len(rows_sorted):
+        np.cumsum(np.bincount(rows_sorted, minlength=n), out=indptr[1:])
+    return sp.csr_matrix((vals.astype(np.float32), cols.astype(np.int64), indptr), shape=(n, N_FEATURES))
 
-    Text is lower-cased, digit runs become "0", punctuation characters become
-    their own tokens (so code shows as "{", ";", "=" ...).  Token weights are
-    1/sqrt(token count) so long and short prompts weigh alike.  Null texts give
+
+_MARK_LUT = np.full(256, -1, dtype=np.int16)
+for _k, _ch in enumerate(MARK_CHARS):
+    _MARK_LUT[ord(_ch)] = _k
+
+
+def _count_mark_chars(s: pa.Array) -> np.ndarray:
+    """(n, len(MARK_CHARS)) counts of each mark character, from the raw UTF-8 bytes in one numpy pass.
+
+    Mark characters are ASCII, and ASCII bytes never occur inside a multi-byte
+    UTF-8 sequence, so counting bytes counts characters.
+    """
+    n = len(s)
+    out = np.zeros((n, len(MARK_CHARS)), dtype=np.float32)
+    if n == 0 or s.buffers()[2] is None:
+        return out
+    offsets = np.frombuffer(s.buffers()[1], dtype=np.int32)[s.offset : s.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(s.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    code = _MARK_LUT[data]
+    pos = np.flatnonzero(code >= 0)
+    row = np.searchsorted(offsets - offsets[0], pos, side="right") - 1
+    flat = np.bincount(row * len(MARK_CHARS) + code[pos], minlength=n * len(MARK_CHARS))
+    return flat.reshape(n, len(MARK_CHARS)).astype(np.float32)
+
+
+def feature_parts(texts: pa.Array | pa.ChunkedArray) -> list[sp.csr_matrix]:
+    """The feature matrix as a sum of three (n, N_FEATURES) CSR parts: unigrams, bigrams, dense extras.
+
+    Text is lower-cased, digit runs become "0", and whitespace-split tokens
+    lose surrounding punctuation.  Token weights are 1/sqrt(token count) so long
+    and short prompts weigh alike.  Extras: log2 length and line-count buckets
+    and log counts of code/markup characters (MARK_CHARS).  Null texts give
     empty rows.  Shared by training and inference.
     """
-    s = as_strings(texts)
-    n = len(s)
-    s = pc.utf8_lower(pc.utf8_slice_codeunits(pc.fill_null(s, ""), 0, MAX_FEATURE_CHARS))
-    s = pc.replace_substring_regex(s, r"\d+", "0")
-    s = pc.replace_substring_regex(s, r"([^\w\s])", " \\1 ")
+    raw = as_strings(texts)
+    n = len(raw)
+    head = pc.utf8_slice_codeunits(pc.fill_null(raw, ""), 0, MAX_FEATURE_CHARS)
+    s = pc.replace_substring_regex(pc.utf8_lower(head), r"\d+", "0")
     words = pc.utf8_split_whitespace(s)
     row = list_parent_indices(words)
-    tok = md5_64(pc.list_flatten(words))
+    flat = pc.utf8_trim(pc.list_flatten(words), _TRIM)
+    keep = np.asarray(pc.not_equal(flat, "").to_numpy(zero_copy_only=False), dtype=bool)
+    row = row[keep]
+    tok = md5_64(flat.filter(pa.array(keep)))
 
     counts = np.bincount(row, minlength=n) if len(row) else np.zeros(n, dtype=np.int64)
-    # bigram = this token and the next one in the same row
+    weight = (1.0 / np.sqrt(np.maximum(counts, 1))).astype(np.float32)
+    uni = _csr(row, (tok % np.uint64(N_HASHED)).astype(np.int64), weight[row], n)
+    # bigram = a token and the next one in the same row
     same = np.zeros(len(tok), dtype=bool)
     if len(tok) > 1:
         same[:-1] = row[1:] == row[:-1]
     with np.errstate(over="ignore"):
         nxt = np.zeros_like(tok)
         nxt[:-1] = tok[1:]
-        bigram = mix64(tok * _BIGRAM_MULT + nxt + np.uint64(1))[same]
-    hashed = np.concatenate([tok, bigram]) % np.uint64(N_HASHED)
-    rows = np.concatenate([row, row[same]])
-    weight = 1.0 / np.sqrt(np.maximum(counts, 1)).astype(np.float32)
-    vals = weight[rows]
+        big = mix64(tok * _BIGRAM_MULT + nxt + np.uint64(1))[same]
+    bi = _csr(row[same], (big % np.uint64(N_HASHED)).astype(np.int64), weight[row[same]], n)
 
-    length = np.asarray(pc.fill_null(pc.utf8_length(as_strings(texts)), 0).to_numpy(), dtype=np.float64)
-    lines = np.asarray(pc.fill_null(pc.count_substring(as_strings(texts), "\n"), 0).to_numpy(), dtype=np.float64) + 1
-    len_b = np.minimum(np.floor(np.log2(length + 1)), LEN_BUCKETS - 1).astype(np.int64)
-    line_b = np.minimum(np.floor(np.log2(lines)), LINE_BUCKETS - 1).astype(np.int64)
-    present = valid_mask(as_strings(texts))
-    idx = np.flatnonzero(present)
-    rows = np.concatenate([rows, idx, idx])
-    cols = np.concatenate([hashed.astype(np.int64), N_HASHED + len_b[idx], N_HASHED + LEN_BUCKETS + line_b[idx]])
-    vals = np.concatenate([vals, np.ones(2 * len(idx), dtype=np.float32)])
-    m = sp.csr_matrix((vals, (rows, cols)), shape=(n, N_FEATURES), dtype=np.float32)
+    present = valid_mask(raw)
+    length = np.asarray(pc.fill_null(pc.utf8_length(raw), 0).to_numpy(), dtype=np.float64)
+    lines = np.asarray(pc.fill_null(pc.count_substring(head, "\n"), 0).to_numpy(), dtype=np.float64) + 1
+    extra_cols = [
+        N_HASHED + np.minimum(np.floor(np.log2(length + 1)), LEN_BUCKETS - 1).astype(np.int64),
+        N_HASHED + LEN_BUCKETS + np.minimum(np.floor(np.log2(lines)), LINE_BUCKETS - 1).astype(np.int64),
+    ]
+    extra_vals = [np.ones(n, np.float32), np.ones(n, np.float32)]
+    base = N_HASHED + LEN_BUCKETS + LINE_BUCKETS
+    mark_counts = _count_mark_chars(head)
+    for k in range(len(MARK_CHARS)):
+        extra_cols.append(np.full(n, base + k, dtype=np.int64))
+        extra_vals.append(np.log1p(mark_counts[:, k]) / 4.0)
+    ecols = np.stack(extra_cols, axis=1)
+    evals = np.stack(extra_vals, axis=1) * present[:, None]
+    ext = sp.csr_matrix(
+        (evals.ravel(), ecols.ravel(), np.arange(0, n * ecols.shape[1] + 1, ecols.shape[1])),
+        shape=(n, N_FEATURES),
+    )
+    return [uni, bi, ext]
+
+
+def features(texts: pa.Array | pa.ChunkedArray) -> sp.csr_matrix:
+    """Sparse (n, N_FEATURES) feature matrix (the sum of ``feature_parts``); used for training."""
+    uni, bi, ext = feature_parts(texts)
+    m = (uni + bi + ext).tocsr()
     m.sum_duplicates()
     return m
 
@@ -117,7 +170,7 @@ class CapabilityModel:
 
     def scores(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """(n, n_classes) class probabilities (softmax of the linear scores)."""
-        z = np.asarray(features(texts) @ self.weights) + self.bias
+        z = sum(np.asarray(part @ self.weights) for part in feature_parts(texts)) + self.bias
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
         z /= z.sum(axis=1, keepdims=True)

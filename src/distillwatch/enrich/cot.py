@@ -48,7 +48,7 @@ _PATTERNS_OTHER = (
     r"\b(?:paso a paso|passo a passo|passo dopo passo)\b[^.?!\n]{0,15}\b(?:razonamiento|racioc[ií]nio|ragionamento)",
     r"\b(?:explica|explique|muestra|muestre|mostre|mostra|spiega|mostrami|explicame|explícame)\b[^.?!\n]{0,20}\b(?:razonamiento|racioc[ií]nio|ragionamento|proceso de pensamiento|processo de pensamento)",
     # French
-    r"\b(?:r[ée]fl[ée]chi(?:s|ssez|ssons)|raisonne[zr]?|r[ée]sous|r[ée]solvez)\b[^.?!\n]{0,30}\b[ée]tape par [ée]tape",
+    r"\b(?:r[ée]fl[ée]chi(?:s|ssez|ssons)|raisonne[zr]?|r[ée]sous|r[ée]solvez)\b[^.?!\n]{0,30}[ée]tape par [ée]tape",
     r"\b(?:explique[rz]?|montre[rz]?|d[ée]taille[rz]?)\b[^.?!\n]{0,20}\b(?:raisonnement|cheminement|d[ée]marche)",
     # German
     r"\b(?:denke?|denken sie|überlege?|überlegen sie|löse|lösen sie|rechne)\b[^.?!\n]{0,30}\bschritt für schritt",

@@ -68,11 +68,11 @@ _CASE_SENSITIVE_STEPS: tuple[_Step, ...] = (
     _Step(r"(?:[A-Za-z]:\\|\.{0,2}/)?(?:[\w.-]+[/\\])+[\w.-]+\.\w{1,5}\b", f" {PATH} "),
     # capitalised word runs after a lower-case word or punctuation: names, places, products
     # (ASCII letters only: a Unicode class costs 3x, and caseless scripts have no such cue)
-    _Step(r"([a-z0-9,;:)] )[A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*", f"\\1{NAME}"),
+    _Step(r"([a-z0-9,;:)][ \t]+)[A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*", f"\\1{NAME}"),
 )
 _CASE_FOLDED_STEPS: tuple[_Step, ...] = (
     # any token holding a digit is a slot value: numbers, versions, ids, hashes, uuids, "user42"
-    _Step(r"[\w.+-]*\d[\w.,:+%-]*", NUM),
+    _Step(r"[\w.+-]*\d(?:[\w.,:+%-]*[\w%])?", NUM),
     # whitespace runs (and any tab or newline) -> one space
     _Step(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]", " "),
 )
@@ -126,12 +126,14 @@ def normalize(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> 
     s = bounded(as_strings(texts), max_chars)
     n = len(s)
     if n < _PARALLEL_MIN_ROWS:
-        return _normalize_chunk(s)
-    step = -(-n // _THREADS)
-    parts = [s.slice(i, step) for i in range(0, n, step)]
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-        done = list(pool.map(_normalize_chunk, parts))
-    return pa.concat_arrays(done)
+        out = _normalize_chunk(s)
+    else:
+        step = -(-n // _THREADS)
+        parts = [s.slice(i, step) for i in range(0, n, step)]
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            out = pa.concat_arrays(list(pool.map(_normalize_chunk, parts)))
+    # placeholders can be longer than what they replace: keep the bound
+    return pc.utf8_slice_codeunits(out, 0, max_chars)
 
 
 def template_hash(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> pa.Array:
