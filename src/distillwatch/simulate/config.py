@@ -78,6 +78,7 @@ class Prompting(BaseModel):
     turns: float = Field(1.0, ge=1, description="mean turns per conversation (long-horizon tasks add more)")
     tools: int = Field(12, ge=0, description="tool definitions sent with agentic requests (0: none)")
     tools_vary: bool = Field(False, description="tool count varies per request like real agents")
+    tools_always: bool = Field(True, description="the harvest harness sends its tool schema with every request")
 
 
 class Timing(BaseModel):
@@ -205,7 +206,8 @@ def tactics(level: Evasion, *, countries: list[str], operator_utc_offset: float)
                 shared_client=False,
             ),
             "prompting": Prompting(
-                templates=24, paraphrase="light", cot_share=0.7, cot_in_system=0.6, turns=2.0, tools_vary=False
+                templates=24, paraphrase="light", cot_share=0.7, cot_in_system=0.6, turns=2.0, tools_vary=False,
+                tools_always=False,
             ),
             "timing": Timing(
                 pattern="operator", operator_utc_offset=operator_utc_offset, rate_sigma=0.35, active_day_share=0.9,
@@ -221,7 +223,9 @@ def tactics(level: Evasion, *, countries: list[str], operator_utc_offset: float)
             kind="residential", countries=countries, pool_size=1, rotation="sticky", sticky_days=10, ipv6_share=0.25,
             shared_client=False,
         ),
-        "prompting": Prompting(templates=60, paraphrase="full", cot_share=0.35, cot_in_system=0.5, turns=2.5, tools_vary=True),
+        "prompting": Prompting(
+            templates=60, paraphrase="full", cot_share=0.35, cot_in_system=0.5, turns=2.5, tools_vary=True, tools_always=False
+        ),
         "timing": Timing(pattern="human", rate_sigma=0.6, active_day_share=0.8, staggered=True, turn_gap_seconds=70),
         "mixing": Mixing(genuine_share=0.35),
     }

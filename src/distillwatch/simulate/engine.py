@@ -221,7 +221,9 @@ class Engine:
         adopted = ts_abs >= (w.release_s + a["adopt_s"][acct])
         own = (src == SRC_ATTACK)[conv]
         newest = adopted & (own | (rng.random(m) < 0.7))
-        model = np.where(newest, 2, np.where(rng.random(m) < a["mini_p"][acct], 1, 0))
+        # resold customers on harvest accounts pick the cheap model as often as anyone
+        mini_p = np.where(genuine[conv], 0.25, a["mini_p"][acct])
+        model = np.where(newest, 2, np.where(rng.random(m) < mini_p, 1, 0))
         model = np.where(own & ~adopted, 0, model)
         if len(w.models) < 3:
             model = np.minimum(model, 1)

@@ -228,7 +228,7 @@ def _ordinary(b: Builder, n: int, group: str = "ordinary") -> None:
         turns=rng.uniform(1.2, 3.5, n), gap=rng.uniform(30, 180, n), rot=rot, naddr=naddr, addr0=addr0,
         change_days=rng.integers(4, 30, n), ua0=ua0, ua1=ua1, ua_p=np.where(rng.random(n) < 0.3, 0.3, 0.0),
         nkeys=rng.integers(1, 4, n), sys_p=np.where(rng.random(n) < 0.3, 0.8, 0.02), tools=rng.integers(2, 9, n),
-        tools_p=0.0, cot_p=np.where(rng.random(n) < 0.08, 0.3, 0.01), mini_p=rng.beta(1, 3, n),
+        tools_p=0.0, cot_p=np.where(rng.random(n) < 0.08, 0.3, 0.01), cot_sys_p=0.15, mini_p=rng.beta(1, 3, n),
         adopt_s=b.adopt(n, 6, 0.4), phase=rng.integers(0, 30, n),
     )
     paid = rng.random(n) < 0.65
@@ -380,11 +380,9 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
     # Per-account volume: the campaign's exchanges spread over its accounts' active days.
     spread = rng.lognormal(0, tm.rate_sigma, n)
     spread /= spread.mean()
-    active_days = (life1 - life0 + 1) * tm.active_day_share
-    rate = spread * c.exchanges / float((active_days * spread).sum())
     if tm.pattern == "human":
         tz = np.array([TZ.get(str(x), 0.0) for x in country]) + rng.normal(0, 0.7, n)
-        timing, weekend = HUMAN, 0.75
+        timing, weekend = HUMAN, 0.6
     elif tm.pattern == "operator":
         tz, timing, weekend = np.full(n, tm.operator_utc_offset), OPERATOR, 1.0
     else:
@@ -394,16 +392,31 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
         ua1, ua_p = ua0, 0.0
     else:
         ua0, ua1, ua_p = identity.draw_user_agents(rng, n), identity.draw_user_agents(rng, n), np.where(rng.random(n) < 0.3, 0.3, 0.0)
+    # Expected active days per account (weekends are quieter for human-like timing), then the
+    # daily rate that makes the campaign's exchanges come out at its configured total.
+    is_weekend = np.array([(b.cfg.start + timedelta(days=d)).weekday() >= 5 for d in range(b.cfg.days)])
+    cum_wkend = np.concatenate([[0], np.cumsum(is_weekend)])
+    wk = cum_wkend[life1 + 1] - cum_wkend[life0]
+    active_days = tm.active_day_share * ((life1 - life0 + 1 - wk) + np.minimum(1.0, weekend) * wk)
+    rate = spread * c.exchanges / float((active_days * spread).sum())
+    # Low-effort operations run every account identically; careful ones vary each head a little.
+    humanlike = pr.paraphrase != "none"
+
+    def jitter() -> np.ndarray | float:
+        return rng.uniform(0.6, 1.4, n) if humanlike else 1.0
+
     release_pivot = c.pivot.delay_hours * 3600 if c.pivot.enabled else np.inf
     profile = len(b.profiles)
     b.profiles.append(_pmf(pr.capabilities))
     b.push(
         n, "campaign", campaign=ci, rate=rate, p_active=tm.active_day_share, life0=life0, life1=life1, tz=tz,
-        timing=timing, profile=profile, turns=pr.turns, gap=rng.exponential(tm.turn_gap_seconds, n) + 1, rot=rot,
-        addr0=addr0, naddr=naddr, change_days=inf.sticky_days, ua0=ua0, ua1=ua1, ua_p=ua_p,
-        nkeys=rng.integers(1, 3, n), sys_p=0.2, cot_p=pr.cot_share, cot_sys_p=pr.cot_in_system,
-        genuine_p=c.mixing.genuine_share, mini_p=0.0, adopt_s=release_pivot, weekend=weekend, src=SRC_ATTACK,
-        tools=pr.tools, tools_p=1.0 if pr.tools else 0.0, phase=rng.integers(0, 30, n),
+        timing=timing, profile=profile, turns=pr.turns * jitter(), gap=rng.exponential(tm.turn_gap_seconds, n) + 1,
+        rot=rot, addr0=addr0, naddr=naddr, change_days=np.maximum(1, np.round(inf.sticky_days * jitter())).astype(np.int64),
+        ua0=ua0, ua1=ua1, ua_p=ua_p, nkeys=rng.integers(1, 4, n),
+        sys_p=np.where(rng.random(n) < 0.3, 0.8, 0.02) if humanlike else 0.2, cot_p=pr.cot_share,
+        cot_sys_p=pr.cot_in_system, genuine_p=c.mixing.genuine_share, mini_p=0.0, adopt_s=release_pivot,
+        weekend=weekend, src=SRC_ATTACK,
+        tools=pr.tools, tools_p=1.0 if (pr.tools and pr.tools_always) else 0.0, phase=rng.integers(0, 30, n),
     )
     # Registration records
     cs = (c0 - 0) * 86400.0
