@@ -139,3 +139,24 @@ def test_partner_signal_aligns_with_the_feature_rows(partner_store):
     # without a store (a scan run with no --db) the signal is silent, not an error
     ctx.store = None
     assert sig.compute(ctx, sig.meta.params).value.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_campaign_keys_link_only_strong_majority_matches():
+    from distillwatch.intel.match import campaign_keys
+
+    details = pa.table(
+        {
+            "account_id": ["a", "b", "c", "d", "e"],
+            "partner": ["P"] * 5,
+            "kind": ["ipv4-prefix", "template-hash", "ipv4-prefix", "asn", "ipv4-prefix"],
+            "campaign_ref": ["campaign--1", "campaign--1", "campaign--1", "campaign--1", ""],
+            "hits": [9, 5, 2, 10, 10],
+            "total": [10, 10, 10, 10, 10],
+        }
+    )
+    keys = campaign_keys(details, min_coverage=0.5).sort_by("account_id").to_pylist()
+    # c: too little of its traffic; d: an ASN is no link; e: the indicator names no campaign
+    assert keys == [
+        {"account_id": "a", "key": "partner:P|campaign--1"},
+        {"account_id": "b", "key": "partner:P|campaign--1"},
+    ]

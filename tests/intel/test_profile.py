@@ -98,3 +98,42 @@ def test_precomputed_email_shapes_are_used(con, tmp_path):
     d = write_results(tmp_path / "r1", [make_campaign("C1", accounts=30, exchanges=600)], run_id="run1")
     track_results(d, con, exchanges=ex, accounts=tmp_path / "shapes.parquet")
     assert read_fingerprints(d)["C1"].email_patterns == {"a9": 1.0}
+
+
+def test_indicator_specificity_counts_campaign_and_other_carriers():
+    import ibis
+
+    from distillwatch.intel.profile import indicator_specificity
+
+    members = pa.table(
+        {"account_id": ["a", "b", "c", "d", "e"], "campaign_id": ["C1", "C1", "C2", None, None]}
+    )
+    ex = ibis.memtable(
+        pa.table(
+            {
+                "account_id": ["a", "a", "b", "c", "d", "e"],
+                "prefix": ["203.0.113.0/24"] * 3 + ["198.51.100.0/24", "198.51.100.0/24", "192.0.2.0/24"],
+                "asn": pa.array([16509, 16509, 16509, 16509, 16509, 16509], pa.int64()),
+            }
+        )
+    )
+    facts = ibis.memtable(pa.table({"account_id": ["a", "b", "d"], "template_hash": ["1", "1", "2"]}))
+    recs = ibis.memtable(pa.table({"account_id": ["a", "b", "e"], "email_domain": ["x.example"] * 3}))
+    indicators = pa.table(
+        {
+            "campaign_id": ["C1", "C1", "C1", "C1", "C2"],
+            "type": ["ipv4-prefix", "asn", "template-hash", "email-domain", "ipv4-prefix"],
+            "value": ["203.0.113.0/24", "16509", "1", "x.example", "198.51.100.0/24"],
+        }
+    )
+    got = {
+        (r["campaign_id"], r["type"]): (r["campaign_accounts"], r["other_accounts"])
+        for r in indicator_specificity(indicators, members, ex, facts, recs).to_pylist()
+    }
+    assert got == {
+        ("C1", "ipv4-prefix"): (2, 0),  # only the campaign uses it: shareable
+        ("C1", "asn"): (2, 2),  # a cloud ASN: half its users are in no campaign
+        ("C1", "template-hash"): (2, 0),
+        ("C1", "email-domain"): (2, 1),
+        ("C2", "ipv4-prefix"): (1, 1),
+    }

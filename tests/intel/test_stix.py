@@ -214,3 +214,31 @@ def test_partner_attributions_become_actor_fingerprints(tmp_path):
 
         (c,) = attribute_campaigns(con_b, [c], {"C4": from_campaign(make_campaign("C4"))})
         assert c.attribution.actor == "Lab X" and not c.attribution.labelled
+
+
+def test_indicators_honest_customers_share_are_not_exported(results, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from distillwatch.intel.track import SPECIFICITY_FILE
+
+    pq.write_table(
+        pa.table(
+            {
+                "campaign_id": ["C1", "C1"],
+                "type": ["asn", "ipv4-prefix"],
+                "value": ["64500", "203.0.113.0/24"],
+                "campaign_accounts": [100, 100],
+                "other_accounts": [900, 2],
+            }
+        ),
+        results / SPECIFICITY_FILE,
+    )
+    out = tmp_path / "b.json"
+    res = export_results(results, out, campaign_id="C1", now=NOW)
+    bundle, _ = _objects(out)
+    patterns = {o.pattern: o for o in bundle.objects if o.type == "indicator"}
+    assert "[autonomous-system:number = 64500]" not in patterns
+    assert res.skipped["asn also carried by accounts outside any campaign"] == 1
+    kept = patterns["[ipv4-addr:value ISSUBSET '203.0.113.0/24']"]
+    assert "Seen on 100 of its accounts and 2 others." in kept.description

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from distillwatch import store
 from distillwatch.intel import attribution as attr
-from distillwatch.intel.stix_export import TLP_LEVELS
+from distillwatch.intel.stix_export import MIN_SPECIFICITY, TLP_LEVELS
 
 T = TypeVar("T")
 console = Console()
@@ -76,6 +76,15 @@ def export_cmd(
     producer: Annotated[
         str, typer.Option("--producer", help="Your organisation's name in the bundle's Identity.")
     ] = "distillwatch",
+    min_specificity: Annotated[
+        float,
+        typer.Option(
+            "--min-specificity",
+            min=0.0,
+            max=1.0,
+            help="Share only indicators at least this share of whose carriers are the campaign's accounts.",
+        ),
+    ] = MIN_SPECIFICITY,
 ) -> None:
     """Write a STIX 2.1 bundle for the campaigns of a results directory."""
     from distillwatch.intel.stix_export import export_results
@@ -83,7 +92,9 @@ def export_cmd(
     if tlp.lower() not in TLP_LEVELS:
         _fail(f"--tlp must be one of {', '.join(TLP_LEVELS)}")
     with _user_errors():
-        res = export_results(results, out, campaign, tlp.lower(), include_raw, producer)
+        res = export_results(
+            results, out, campaign, tlp.lower(), include_raw, producer, min_specificity=min_specificity
+        )
     skipped = ", ".join(f"{n} {k}" for k, n in sorted(res.skipped.items())) or "none"
     console.print(
         f"Wrote {escape(str(out))}: {res.campaigns} campaigns, {res.indicators} indicators, TLP:{tlp.upper()}"

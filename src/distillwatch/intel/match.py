@@ -42,11 +42,12 @@ RESULT_SCHEMA = pa.schema(
 
 
 def active_indicators(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pa.Table:
-    """Partner indicators still valid at `now`: partner, kind, value, confidence (0..100)."""
+    """Partner indicators still valid at `now`: partner, kind, value, campaign_ref ('' if none), confidence (0..100)."""
     now = now or datetime.now(UTC)
     return con.sql(
         """
-        SELECT partner, kind, value, coalesce(max(confidence), ?) AS confidence
+        SELECT partner, kind, value, coalesce(campaign_ref, '') AS campaign_ref,
+               coalesce(max(confidence), ?) AS confidence
         FROM intel_partner_indicators
         WHERE valid_until IS NULL OR valid_until > ?
         GROUP BY ALL ORDER BY ALL
@@ -99,7 +100,7 @@ def _ip_numbers(ips: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def match_addresses(ips: pa.Array, indicators: pa.Table) -> pa.Table:
-    """(ip, partner, kind, value, confidence) for every distinct address inside a partner's network.
+    """(ip, partner, kind, value, campaign_ref, confidence) for every distinct address inside a partner's network.
 
     A range join in DuckDB over 128-bit integers, so thousands of networks and
     millions of addresses stay fast; nested networks from several partners all match.
@@ -111,6 +112,7 @@ def match_addresses(ips: pa.Array, indicators: pa.Table) -> pa.Table:
             "partner": pa.array([], pa.string()),
             "kind": pa.array([], pa.string()),
             "value": pa.array([], pa.string()),
+            "campaign_ref": pa.array([], pa.string()),
             "confidence": pa.array([], pa.int32()),
         }
     )
@@ -137,10 +139,10 @@ def match_addresses(ips: pa.Array, indicators: pa.Table) -> pa.Table:
         return db.sql(
             """
             WITH a AS (SELECT ip, fam, hi::UHUGEINT * 18446744073709551616::UHUGEINT + lo::UHUGEINT AS v FROM addr WHERE fam > 0),
-                 n AS (SELECT partner, kind, value, confidence, fam,
+                 n AS (SELECT partner, kind, value, campaign_ref, confidence, fam,
                               start_hi::UHUGEINT * 18446744073709551616::UHUGEINT + start_lo::UHUGEINT AS s,
                               end_hi::UHUGEINT * 18446744073709551616::UHUGEINT + end_lo::UHUGEINT AS e FROM nets)
-            SELECT a.ip, n.partner, n.kind, n.value, n.confidence
+            SELECT a.ip, n.partner, n.kind, n.value, n.campaign_ref, n.confidence
             FROM a JOIN n ON a.fam = n.fam AND a.v BETWEEN n.s AND n.e
             ORDER BY ALL
             """
@@ -155,30 +157,33 @@ def _keyed(indicators: pa.Table, key: str) -> pa.Table:
 
 
 def _coverage(rows: ir.Table, key: str, matched: pa.Table) -> pa.Table | None:
-    """Per (account, partner, kind): matched rows / the account's rows with `key` known, and the values matched."""
+    """Per (account, partner, kind, partner campaign): matched rows / the account's rows with `key` known, and the values matched."""
     if matched.num_rows == 0:
         return None
     known = rows.filter(rows[key].notnull())
     totals = known.group_by("account_id").aggregate(total=_.count())
-    m = ibis.memtable(matched.select([key, "partner", "kind", "value", "confidence"]))
+    m = ibis.memtable(matched.select([key, "partner", "kind", "value", "campaign_ref", "confidence"]))
     j = known.select("account_id", known[key].cast("string").name(key)).join(m, key)
-    per = j.group_by(["account_id", "partner", "kind"]).aggregate(
+    per = j.group_by(["account_id", "partner", "kind", "campaign_ref"]).aggregate(
         hits=_.count(), confidence=_.confidence.max(), values=_.value.collect(distinct=True)
     )
     return per.join(totals, "account_id").to_pyarrow()
 
 
-def match_accounts(
+DETAIL_COLUMNS = ["account_id", "partner", "kind", "campaign_ref", "hits", "total", "confidence", "values"]
+
+
+def match_details(
     con: duckdb.DuckDBPyConnection,
     exchanges: ir.Table | None = None,
     facts: ir.Table | None = None,
     account_records: ir.Table | None = None,
     now: datetime | None = None,
-) -> pa.Table:
-    """One row per account that matches a partner indicator: account_id, value (0..1), partners, reason."""
+) -> pa.Table | None:
+    """Per (account, partner, kind, partner campaign): hits, total, confidence, values matched.  None: no match."""
     ind = active_indicators(con, now)
     if ind.num_rows == 0:
-        return RESULT_SCHEMA.empty_table()
+        return None
 
     def by_kind(kind: str, key: str) -> pa.Table:
         return _keyed(ind.filter(pc.equal(ind["kind"], kind)), key)
@@ -196,16 +201,53 @@ def match_accounts(
         sources.append((account_records, "email_domain", by_kind("email-domain", "email_domain")))
     parts = [got for rows, key, matched in sources if (got := _coverage(rows, key, matched)) is not None]
     if not parts:
-        return RESULT_SCHEMA.empty_table()
-    return _summarise(
-        pa.concat_tables(
-            [
-                p.select(["account_id", "partner", "kind", "hits", "total", "confidence", "values"])
-                for p in parts
-            ],
-            promote_options="permissive",
-        )
+        return None
+    return pa.concat_tables([p.select(DETAIL_COLUMNS) for p in parts], promote_options="permissive")
+
+
+def match_accounts(
+    con: duckdb.DuckDBPyConnection,
+    exchanges: ir.Table | None = None,
+    facts: ir.Table | None = None,
+    account_records: ir.Table | None = None,
+    now: datetime | None = None,
+    details: pa.Table | None = None,
+) -> pa.Table:
+    """One row per account that matches a partner indicator: account_id, value (0..1), partners, reason."""
+    if details is None:
+        details = match_details(con, exchanges, facts, account_records, now)
+    return RESULT_SCHEMA.empty_table() if details is None or details.num_rows == 0 else _summarise(details)
+
+
+STRONG_KINDS = ("ipv4-prefix", "ipv6-prefix", "template-hash")
+
+
+def campaign_keys(details: pa.Table | None, min_coverage: float = 0.5) -> pa.Table:
+    """(account_id, key) linking accounts whose traffic mostly matches the same partner campaign.
+
+    Only network ranges and templates count (ASNs and e-mail domains are shared by
+    honest users), and only when they cover at least `min_coverage` of the account's traffic.
+    """
+    empty = pa.table({"account_id": pa.array([], pa.string()), "key": pa.array([], pa.string())})
+    if details is None or details.num_rows == 0:
+        return empty
+    cov = pc.divide(
+        pc.cast(details["hits"], pa.float64()),
+        pc.cast(pc.max_element_wise(details["total"], 1), pa.float64()),
     )
+    keep = pc.and_(
+        pc.and_(
+            pc.is_in(details["kind"], value_set=pa.array(STRONG_KINDS)), pc.greater_equal(cov, min_coverage)
+        ),
+        pc.not_equal(details["campaign_ref"], ""),
+    )
+    d = details.filter(keep)
+    if d.num_rows == 0:
+        return empty
+    key = pc.binary_join_element_wise(
+        pa.scalar("partner:"), d["partner"], pa.scalar("|"), d["campaign_ref"], ""
+    )
+    return pa.table({"account_id": d["account_id"], "key": key}).group_by(["account_id", "key"]).aggregate([])
 
 
 def _summarise(per: pa.Table) -> pa.Table:
@@ -218,12 +260,17 @@ def _summarise(per: pa.Table) -> pa.Table:
         return (
             db.sql(
                 """
-            WITH k AS (
+            WITH per_kind AS (
+                SELECT account_id, partner, kind, max(hits) AS hits, max(total) AS total,
+                       max(confidence) AS confidence, list_distinct(flatten(list("values"))) AS "values"
+                FROM per GROUP BY ALL
+            ),
+            k AS (
                 SELECT account_id, partner, kind,
                        least(hits::DOUBLE / greatest(total, 1), 1.0) AS coverage,
                        w.weight * least(hits::DOUBLE / greatest(total, 1), 1.0) * coalesce(confidence, $default_conf) / 100.0 AS v,
                        list_sort(values)[1:$shown] AS shown, len(values) AS n_values
-                FROM per JOIN weights w USING (kind)
+                FROM per_kind JOIN weights w USING (kind)
             )
             SELECT account_id,
                    1.0 - product(1.0 - v) AS value,

@@ -167,3 +167,76 @@ def enrich_fingerprints(
             upd["templates"] = dict(sorted(sample_templates.items(), key=lambda kv: -kv[1])[:200])
         out.append(fp.model_copy(update=upd))
     return out
+
+
+# campaign indicator type -> (source table, column)
+_SPECIFICITY_SOURCES = {
+    "ipv4-prefix": ("exchanges", "prefix"),
+    "ipv6-prefix": ("exchanges", "prefix"),
+    "asn": ("exchanges", "asn"),
+    "template-hash": ("facts", "template_hash"),
+    "email-domain": ("accounts", "email_domain"),
+}
+
+
+def indicator_specificity(
+    indicators: pa.Table,
+    members: pa.Table,
+    exchanges: ibis.Table | None = None,
+    facts: ibis.Table | None = None,
+    accounts: ibis.Table | None = None,
+) -> pa.Table:
+    """How specific each campaign indicator is: accounts of the campaign vs accounts in no campaign that carry it.
+
+    `indicators` has campaign_id, type, value; `members` account_id, campaign_id
+    (null outside campaigns).  Returns campaign_id, type, value, campaign_accounts,
+    other_accounts.  An indicator honest customers also carry (a cloud ASN, a
+    popular template, a university NAT) has many `other_accounts`: sharing it
+    would flag them at a partner.
+    """
+    tables = {"exchanges": exchanges, "facts": facts, "accounts": accounts}
+    member_t = ibis.memtable(members.select(["account_id", "campaign_id"]))
+    out = []
+    for kind, (source, column) in _SPECIFICITY_SOURCES.items():
+        table = tables[source]
+        wanted = indicators.filter(pc.equal(indicators["type"], kind))
+        if table is None or column not in table.columns or wanted.num_rows == 0:
+            continue
+        values = ibis.memtable(pa.table({"value": pc.unique(wanted["value"])}))
+        carriers = (
+            table.select("account_id", value=table[column].cast("string")).distinct().join(values, "value")
+        )
+        counted = (
+            carriers.left_join(member_t, "account_id")
+            .group_by(["value", "campaign_id"])
+            .aggregate(n=_.count())
+            .to_pyarrow()
+        )
+        outside = (
+            counted.filter(pc.is_null(counted["campaign_id"]))
+            .select(["value", "n"])
+            .rename_columns(["value", "other_accounts"])
+        )
+        inside = counted.filter(pc.is_valid(counted["campaign_id"])).rename_columns(
+            ["value", "campaign_id", "campaign_accounts"]
+        )
+        joined = (
+            wanted.select(["campaign_id", "type", "value"])
+            .join(inside, ["campaign_id", "value"])
+            .join(outside, "value")
+        )
+        out.append(joined)
+    schema = pa.schema(
+        [
+            ("campaign_id", pa.string()),
+            ("type", pa.string()),
+            ("value", pa.string()),
+            ("campaign_accounts", pa.int64()),
+            ("other_accounts", pa.int64()),
+        ]
+    )
+    if not out:
+        return schema.empty_table()
+    t = pa.concat_tables([x.select(schema.names) for x in out], promote_options="permissive")
+    filled = [pc.fill_null(t[c], 0) if c.endswith("accounts") else t[c] for c in schema.names]
+    return pa.table(filled, names=schema.names).cast(schema)

@@ -73,6 +73,8 @@ COMMON_MAIL = frozenset(
     "naver.com web.de zoho.com".split()
 )
 MAX_INDICATORS_PER_KIND = 500
+# An indicator is shared only if at least this share of the accounts carrying it are the campaign's.
+MIN_SPECIFICITY = 0.9
 STIX_MAX_COUNT = 999_999_999
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _HASH = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
@@ -167,8 +169,15 @@ def build_bundle(
     account_ids: dict[str, list[str]] | None = None,
     producer: str = "distillwatch",
     now: datetime | None = None,
+    specificity: dict[tuple[str, str, str], tuple[int, int]] | None = None,
+    min_specificity: float = MIN_SPECIFICITY,
 ) -> ExportResult:
-    """A STIX 2.1 bundle describing `campaigns` (see the module docstring)."""
+    """A STIX 2.1 bundle describing `campaigns` (see the module docstring).
+
+    `specificity` maps (campaign_id, indicator type, value) to (accounts of the
+    campaign, accounts in no campaign) carrying it; an indicator whose share of
+    campaign accounts is below `min_specificity` is left out (honest customers carry it).
+    """
     now = now or datetime.now(UTC)
     marking = tlp_marking(tlp)
     marks = [marking.id]
@@ -212,25 +221,34 @@ def build_bundle(
     )
     objects: list = [marking, _tlp_extension_definition(), identity, extension, attack]
     result = ExportResult(bundle=None)  # type: ignore[arg-type]
+    ctx = _Ctx(attack, identity, common, include_raw, result, specificity or {}, min_specificity)
     for c in campaigns:
-        objects.extend(
-            _campaign_objects(
-                c,
-                (fingerprints or {}).get(c.campaign_id),
-                attack,
-                identity,
-                common,
-                include_raw,
-                (account_ids or {}).get(c.campaign_id, []),
-                result,
-            )
-        )
+        fp = (fingerprints or {}).get(c.campaign_id)
+        objects.extend(_campaign_objects(c, fp, (account_ids or {}).get(c.campaign_id, []), ctx))
         result.campaigns += 1
     result.bundle = stix2.Bundle(objects=objects)
     return result
 
 
-def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids, result) -> list:
+@dataclass
+class _Ctx:
+    attack: stix2.AttackPattern
+    identity: stix2.Identity
+    common: dict
+    include_raw: bool
+    result: ExportResult
+    specificity: dict[tuple[str, str, str], tuple[int, int]]
+    min_specificity: float
+
+
+def _campaign_objects(c: Campaign, fp: Fingerprint | None, account_ids: list[str], ctx: _Ctx) -> list:
+    attack, identity, common, include_raw, result = (
+        ctx.attack,
+        ctx.identity,
+        ctx.common,
+        ctx.include_raw,
+        ctx.result,
+    )
     producer = identity.name
     ext_props: dict = {
         "extension_type": "property-extension",
@@ -302,6 +320,12 @@ def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids,
             continue
         if spec.pattern in seen or per_kind.get(spec.kind, 0) >= MAX_INDICATORS_PER_KIND:
             continue
+        inside, outside = ctx.specificity.get((c.campaign_id, ind.type, ind.value), (None, None))
+        if inside is not None and outside and inside / (inside + outside) < ctx.min_specificity:
+            reason = f"{ind.type} also carried by accounts outside any campaign"
+            result.skipped[reason] = result.skipped.get(reason, 0) + 1
+            continue
+        seen_on = f" Seen on {inside:,} of its accounts and {outside:,} others." if inside is not None else ""
         seen.add(spec.pattern)
         per_kind[spec.kind] = per_kind.get(spec.kind, 0) + 1
         first = ind.first_seen or c.first_seen
@@ -321,7 +345,8 @@ def _campaign_objects(c, fp, attack, identity, common, include_raw, account_ids,
                 "Weak alone: honest users share it; combine with other evidence."
                 if spec.weak
                 else f"Used by distillation campaign {c.campaign_id}."
-            ),
+            )
+            + seen_on,
             indicator_types=["anomalous-activity" if spec.weak else "malicious-activity"],
             pattern=spec.pattern,
             pattern_type="stix",
@@ -390,9 +415,10 @@ def export_results(
     include_raw: bool = False,
     producer: str = "distillwatch",
     now: datetime | None = None,
+    min_specificity: float = MIN_SPECIFICITY,
 ) -> ExportResult:
     """Read a results directory and write a STIX 2.1 bundle to `out`."""
-    from distillwatch.intel.track import read_fingerprints
+    from distillwatch.intel.track import SPECIFICITY_FILE, read_fingerprints
 
     results_dir = Path(results_dir)
     path = results_dir / "campaigns.json"
@@ -414,8 +440,23 @@ def export_results(
         account_ids = dict(
             zip(grouped["campaign_id"].to_pylist(), grouped["account_id_list"].to_pylist(), strict=True)
         )
+    specificity = {}
+    if (results_dir / SPECIFICITY_FILE).exists():
+        rows = pq.read_table(results_dir / SPECIFICITY_FILE).to_pylist()  # one row per indicator: small
+        specificity = {
+            (r["campaign_id"], r["type"], r["value"]): (r["campaign_accounts"], r["other_accounts"])
+            for r in rows
+        }
     result = build_bundle(
-        campaigns, read_fingerprints(results_dir), tlp, include_raw, account_ids, producer, now
+        campaigns,
+        read_fingerprints(results_dir),
+        tlp,
+        include_raw,
+        account_ids,
+        producer,
+        now,
+        specificity,
+        min_specificity,
     )
     Path(out).write_text(result.bundle.serialize(pretty=True), encoding="utf-8")
     return result

@@ -177,6 +177,15 @@ def import_bundle(
     partner = clean_partner(partner or _partner_from_bundle(bundle) or Path(path).stem)
     res = ImportResult(partner=partner, objects=len(bundle.objects))
     rows = []
+    # indicator -> the partner campaign it indicates (first one, when several)
+    indicates: dict[str, str] = {}
+    for o in bundle.objects:
+        if (
+            o.type == "relationship"
+            and o.relationship_type == "indicates"
+            and o.target_ref.startswith("campaign--")
+        ):
+            indicates.setdefault(o.source_ref, o.target_ref)
     for obj in bundle.objects:
         if obj.type != "indicator":
             continue
@@ -218,6 +227,7 @@ def import_bundle(
                     obj.valid_from,
                     until,
                     now,
+                    indicates.get(obj.id),
                 ]
             )
             res.kinds[kind] += 1
@@ -231,7 +241,9 @@ def import_bundle(
                 [partner, ids],
             )
             con.executemany(
-                "INSERT OR REPLACE INTO intel_partner_indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                "INSERT OR REPLACE INTO intel_partner_indicators (partner, indicator_id, kind, value, name, confidence, "
+                "valid_from, valid_until, imported_at, campaign_ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
         for actor, fp in _attributed_fingerprints(bundle, res):
             attribution.add_actor(con, actor, f"attributed by partner {partner}")

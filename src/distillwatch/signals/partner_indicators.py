@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,6 +17,7 @@ from distillwatch.signals.base import (
     ATLAS_API_ACCESS,
     ATLAS_EXTRACT,
     ATLAS_REFERENCE,
+    PairSignal,
     Signal,
     SignalContext,
     SignalMeta,
@@ -22,6 +25,19 @@ from distillwatch.signals.base import (
     only_where,
     register,
 )
+
+
+def _details(ctx: SignalContext):
+    """Per-account matches against the store's partner indicators, computed once per scan (both signals read them)."""
+    from distillwatch.intel.match import match_details
+
+    if "partner_matches" not in ctx.extra:
+        ctx.extra["partner_matches"] = (
+            match_details(ctx.store, ctx.ex, ctx.facts, ctx.account_records)
+            if ctx.store is not None
+            else None
+        )
+    return ctx.extra["partner_matches"]
 
 
 @register
@@ -59,7 +75,7 @@ class PartnerIndicators(Signal):
         reason = pa.nulls(n, pa.string())
         if ctx.store is None:
             return SignalResult(value, value.copy(), reason)
-        got = match_accounts(ctx.store, ctx.ex, ctx.facts, ctx.account_records)
+        got = match_accounts(ctx.store, details=_details(ctx))
         if got.num_rows == 0:
             return SignalResult(value, value.copy(), reason)
         ids = ctx.features.column("account_id").combine_chunks().cast(pa.string())
@@ -78,3 +94,33 @@ class PartnerIndicators(Signal):
                 params["floor"],
             ),
         )
+
+
+@register
+class PartnerCampaignLink(PairSignal):
+    meta = SignalMeta(
+        id="link_partner_campaign",
+        title="Match the same partner-reported campaign",
+        description=(
+            "Links accounts whose traffic mostly (at least `min_coverage`) comes from the network ranges or uses the "
+            "prompt templates of one campaign a partner reported. A partner's campaign is an operator, so its "
+            "accounts here are likely one operation too; groups are allowed to be large (`max_group`)."
+        ),
+        family="coordination",
+        kind="pair",
+        inputs=["ip", "prompt (template hash)", "store: intel_partner_indicators"],
+        severity="high",
+        false_positives=[
+            "a partner reported a shared egress (cloud NAT, VPN exit) honest customers also use"
+        ],
+        tags=[ATLAS_EXTRACT, ATLAS_API_ACCESS],
+        references=[ATLAS_REFERENCE],
+        weight=1.0,
+        params={"min_coverage": 0.5, "max_group": 150, "neighbours": 8, "key_scale": 1.0},
+    )
+
+    def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
+        from distillwatch.intel.match import campaign_keys
+
+        keys = campaign_keys(_details(ctx), params["min_coverage"])
+        return ibis.memtable(keys) if keys.num_rows else None

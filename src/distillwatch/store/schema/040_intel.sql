@@ -59,3 +59,7 @@ CREATE TABLE IF NOT EXISTS intel_imports (
     stored      BIGINT,
     skipped     JSON                   -- reason -> count
 );
+
+-- The partner campaign an indicator `indicates` (its STIX id), so accounts matching
+-- the same partner campaign can be linked.  Added after the first layout: idempotent.
+ALTER TABLE intel_partner_indicators ADD COLUMN IF NOT EXISTS campaign_ref VARCHAR;
