@@ -260,3 +260,15 @@ def write_results(out: Path, *, beacon: str = "127.0.0.1:9", hostile: bool = Tru
 def results(tmp_path: Path) -> tuple[Path, dict]:
     directory = tmp_path / "results"
     return directory, write_results(directory)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str, str]:
+    """The hostile results directory rendered once per module: (directory, figures, html, md)."""
+    from distillwatch.report import render
+
+    directory = tmp_path_factory.mktemp("rendered") / "results"
+    fig = write_results(directory)
+    html_path, md_path = render(directory)
+    assert (html_path, md_path) == (directory / "report.html", directory / "report.md")
+    return directory, fig, html_path.read_text(), md_path.read_text()

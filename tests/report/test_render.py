@@ -43,11 +43,8 @@ def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return p.tags
 
 
-def test_report_states_the_campaign_figures(results):
-    directory, fig = results
-    html_path, md_path = render(directory)
-    assert (html_path, md_path) == (directory / "report.html", directory / "report.md")
-    html, md = html_path.read_text(), md_path.read_text()
+def test_report_states_the_campaign_figures(rendered):
+    _, fig, html, md = rendered
     c1 = fig["c1"]
     lead = "15,450 exchanges through 60 accounts between 22 April and 1 May 2026, targeting software engineering and agentic reasoning."
     assert lead_sentence(c1, {"software_engineering": 0.2, "agentic_reasoning": 0.05, "chat": 0.6}) == lead
@@ -79,18 +76,27 @@ def test_report_states_the_campaign_figures(results):
         ET.fromstring(base64.b64decode(src.split(",", 1)[1]))  # well-formed SVG
 
 
-def test_html_is_self_contained_and_inert(results):
-    directory, _ = results
-    html = render(directory)[0].read_text()
+def test_html_is_self_contained_and_inert(rendered):
+    html = rendered[2]
     tags = _tags(html)
-    names = {t for t, _ in tags}
-    assert (
-        not names & {"script", "iframe", "object", "embed", "link", "svg", "form", "base", "a"} - {"a"}
-        or True
-    )
-    assert not names & {"script", "iframe", "object", "embed", "link", "form", "base", "svg", "style"} - {
-        "style"
+    names = [t for t, _ in tags]
+    assert not set(names) & {
+        "script",
+        "iframe",
+        "frame",
+        "object",
+        "embed",
+        "link",
+        "form",
+        "base",
+        "svg",
+        "video",
+        "audio",
     }
+    assert names.count("style") == 1  # the report's own stylesheet, nothing injected
+    assert [a.get("http-equiv") for t, a in tags if t == "meta" and a.get("http-equiv")] == [
+        "Content-Security-Policy"
+    ]
     csp = [
         a for t, a in tags if t == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy"
     ]
@@ -107,9 +113,8 @@ def test_html_is_self_contained_and_inert(results):
     assert len(html) < 2_000_000
 
 
-def test_markdown_is_inert(results):
-    directory, _ = results
-    md = render(directory)[1].read_text()
+def test_markdown_is_inert(rendered):
+    md = rendered[3]
     assert not BIDI.search(md)
     assert BIG[:2000] not in md
     assert max(len(line) for line in md.splitlines()) < 20_000
@@ -123,8 +128,8 @@ def test_markdown_is_inert(results):
         assert len(widths) == 1, lines[:3]
 
 
-def test_redact_replaces_prompts_and_emails(results):
-    directory, fig = results
+def test_redact_replaces_prompts_and_emails(results, rendered):
+    directory, _ = results
     html, md = (p.read_text() for p in render(directory, redact=True))
     for text in (html, md.replace("\\", "")):
         assert "[prompt redacted]" in text
@@ -132,8 +137,7 @@ def test_redact_replaces_prompts_and_emails(results):
         assert "bob@example.com" not in text and "bob" not in text
         assert "invoice" not in text  # an e-mail domain in the fixture
         assert "redacted copy" in text
-    unredacted = render(directory)[1].read_text()
-    assert "bob\\[at\\]example.com" in unredacted
+    assert "bob\\[at\\]example.com" in rendered[3]  # unredacted: defanged, not hidden
 
 
 def test_missing_files_are_named_not_fatal(tmp_path: Path):
