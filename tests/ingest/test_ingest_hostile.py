@@ -173,3 +173,16 @@ def test_truncated_gzip_is_a_clear_error(fixtures: Path, tmp_path: Path) -> None
     with pytest.raises(UnreadableInputError, match="read failed part-way") as e:
         ingest(path, work_dir=tmp_path / "o", options=options())
     assert str(path) in str(e.value)
+
+
+def test_lone_surrogate_escape_is_invalid_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    good = '{"request_id": "1", "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1", "prompt": "ok"}'
+    bad = '{"request_id": "2", "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1", "prompt": "x\\ud800y"}'
+    path.write_text(good + "\n" + bad + "\n")
+    result = ingest(path, work_dir=tmp_path / "o", options=options())
+    assert_adds_up(result)
+    q = quarantine_rows(result)
+    assert [(r["row"], r["reason"]) for r in q] == [(2, "invalid_utf8")]
+    assert "\\ud800" in q[0]["raw"]
+    assert [r["request_id"] for r in accepted(result)] == ["1"]

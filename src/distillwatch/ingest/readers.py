@@ -78,7 +78,9 @@ def raw_json(obj: Any, limit: int) -> str:
             return [cut(x) for x in v[:100]]
         return v
 
-    return bounded(json.dumps(cut(obj), ensure_ascii=False, default=str), limit)
+    text = json.dumps(cut(obj), ensure_ascii=False, default=str)
+    # Lone surrogates cannot be stored as UTF-8: keep them visible as escapes.
+    return bounded(text.encode("utf-8", "backslashreplace").decode("utf-8"), limit)
 
 
 # --- byte streams ------------------------------------------------------------------
@@ -142,11 +144,31 @@ def records_to_batch(
         for n, c in zip(names, cells, strict=True):
             columns[n].append(c)
         rows.append(row)
+    try:
+        arrays = {n: pa.array(columns[n], pa.string()) for n in names}
+    except UnicodeEncodeError:
+        # JSON may escape a lone surrogate ("\ud800"): valid JSON, but not encodable text.
+        # Rare, so only then is every value checked.
+        bad = {i for n in names for i, v in enumerate(columns[n]) if v is not None and not _encodable(v)}
+        by_row = dict(records)
+        for i in sorted(bad):
+            rejects.append(Reject(rows[i], None, E.INVALID_UTF8, "a \\u escape encodes a lone surrogate", raw_json(by_row.get(rows[i]), raw_limit)))
+        keep = [i for i in range(len(rows)) if i not in bad]
+        columns = {n: [columns[n][i] for i in keep] for n in names}
+        rows = [rows[i] for i in keep]
+        arrays = {n: pa.array(columns[n], pa.string()) for n in names}
     if not rows:
         return None, rejects
-    arrays = {n: pa.array(columns[n], pa.string()) for n in names}
     arrays[ROW] = pa.array(rows, pa.int64())
     return pa.table(arrays), rejects
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_wrong(value: Any) -> bool:
