@@ -63,6 +63,10 @@ def _register_all() -> None:
 
     simulate_cli.register(app)
 
+    from distillwatch.cli import demo as demo_cli
+
+    demo_cli.register(app)
+
 
 _register_all()
 
