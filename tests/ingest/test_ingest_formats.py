@@ -191,3 +191,24 @@ def test_rerun_on_a_directory_does_not_read_its_own_outputs(tmp_path: Path) -> N
     again = ingest(tmp_path, work_dir=tmp_path, options=options())
     assert first.counts == again.counts
     assert again.counts["exchanges"]["read"] == 5
+
+
+def test_sparse_bad_lines_are_isolated_by_halving_blocks(tmp_path: Path) -> None:
+    lines = []
+    for i in range(2000):
+        rec = {"request_id": str(i), "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1", "input_tokens": i}
+        text = json.dumps(rec)
+        if i % 97 == 5:
+            text = text[:-3]  # cut off: malformed
+        elif i % 89 == 7:
+            text = text.replace(f'"input_tokens": {i}', '"input_tokens": "7"')  # type changes mid-block
+        lines.append(text)
+    path = tmp_path / "e.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(path, work_dir=tmp_path / "o", options=options(json_block_bytes=1 << 16))
+    assert_adds_up(result)
+    bad = sorted(r["row"] for r in pq.read_table(result.quarantine_path).to_pylist())
+    assert bad == [i + 1 for i in range(2000) if i % 97 == 5]
+    got = accepted(result)
+    assert len(got) == 2000 - len(bad)
+    assert [r["input_tokens"] for r in got if r["request_id"] == "7"] == [7]

@@ -384,29 +384,49 @@ def iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Itera
     return _guard(source, _iter_jsonl(source, spec, options))
 
 
+SPLIT_MIN_LINES = 64  # below this a failing block is parsed line by line
+
+
 def _iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
     parse = pajson.ParseOptions(explicit_schema=spec.json_schema, unexpected_field_behavior="ignore")
     for block, first_line, nbytes in _blocks(source, options.json_block_bytes):
-        numbers = _nonblank_line_numbers(block, first_line)
-        if len(numbers) == 0:
-            yield RawBatch(None, [], 0, nbytes)
-            continue
-        try:
-            # Fast path: the whole block in one vectorised parse.  Any irregularity
-            # (bad line, bad bytes, a type that changes) sends the block to the slow path.
-            table = pajson.read_json(
-                io.BytesIO(block),
-                read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
-                parse_options=parse,
-            )
-            if table.num_rows != len(numbers):
-                raise pa.ArrowInvalid("row count differs from line count")
-            table = table.append_column(ROW, pa.array(numbers))
-            yield RawBatch(table, [], len(numbers), nbytes)
-            continue
-        except pa.ArrowException:
-            pass
-        yield _slow_block(block, first_line, spec, options, nbytes)
+        batches = list(_parse_block(block, first_line, spec, options, parse))
+        batches[0].bytes_done = nbytes
+        yield from batches
+
+
+def _parse_block(
+    block: bytes, first_line: int, spec: TableSpec, options: IngestOptions, parse: pajson.ParseOptions
+) -> Iterator[RawBatch]:
+    """Fast path: the whole block in one vectorised parse.  A block that fails (a bad
+    line, bad bytes, a type that changes) is halved until the bad lines are isolated
+    in small pieces, which alone are parsed line by line."""
+    numbers = _nonblank_line_numbers(block, first_line)
+    if len(numbers) == 0:
+        yield RawBatch(None, [], 0, 0)
+        return
+    try:
+        table = pajson.read_json(
+            io.BytesIO(block),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
+            parse_options=parse,
+        )
+        if table.num_rows != len(numbers):
+            raise pa.ArrowInvalid("row count differs from line count")
+        yield RawBatch(table.append_column(ROW, pa.array(numbers)), [], len(numbers), 0)
+        return
+    except pa.ArrowException:
+        pass
+    lines = block.count(b"\n")
+    if lines < SPLIT_MIN_LINES:
+        yield _slow_block(block, first_line, spec, options, 0)
+        return
+    middle = block.find(b"\n", len(block) // 2)
+    if middle < 0 or middle == len(block) - 1:  # one giant line at the end: split by lines instead
+        middle = block.rfind(b"\n", 0, len(block) - 1)
+    head, tail = block[: middle + 1], block[middle + 1 :]
+    yield from _parse_block(head, first_line, spec, options, parse)
+    yield from _parse_block(tail, first_line + head.count(b"\n"), spec, options, parse)
 
 
 def _slow_block(block: bytes, first_line: int, spec: TableSpec, options: IngestOptions, nbytes: int) -> RawBatch:
