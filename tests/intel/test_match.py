@@ -154,7 +154,7 @@ def test_campaign_keys_link_only_strong_majority_matches():
             "total": [10, 10, 10, 10, 10],
         }
     )
-    keys = campaign_keys(details, min_coverage=0.5).sort_by("account_id").to_pylist()
+    keys = campaign_keys(details, min_coverage=0.5).to_pylist()
     # c: too little of its traffic; d: an ASN is no link; e: the indicator names no campaign
     assert keys == [
         {"account_id": "a", "key": "partner:P|campaign--1"},

@@ -222,11 +222,11 @@ def match_accounts(
 STRONG_KINDS = ("ipv4-prefix", "ipv6-prefix", "template-hash")
 
 
-def campaign_keys(details: pa.Table | None, min_coverage: float = 0.5) -> pa.Table:
-    """(account_id, key) linking accounts whose traffic mostly matches the same partner campaign.
+def campaign_keys(details: pa.Table | None, min_coverage: float = 0.3) -> pa.Table:
+    """(account_id, key) linking accounts whose traffic largely matches the same partner campaign.
 
     Only network ranges and templates count (ASNs and e-mail domains are shared by
-    honest users), and only when they cover at least `min_coverage` of the account's traffic.
+    honest users); the account's best coverage by one of them must reach `min_coverage`.
     """
     empty = pa.table({"account_id": pa.array([], pa.string()), "key": pa.array([], pa.string())})
     if details is None or details.num_rows == 0:
@@ -235,19 +235,20 @@ def campaign_keys(details: pa.Table | None, min_coverage: float = 0.5) -> pa.Tab
         pc.cast(details["hits"], pa.float64()),
         pc.cast(pc.max_element_wise(details["total"], 1), pa.float64()),
     )
-    keep = pc.and_(
-        pc.and_(
-            pc.is_in(details["kind"], value_set=pa.array(STRONG_KINDS)), pc.greater_equal(cov, min_coverage)
-        ),
-        pc.not_equal(details["campaign_ref"], ""),
+    strong = pc.and_(
+        pc.is_in(details["kind"], value_set=pa.array(STRONG_KINDS)), pc.not_equal(details["campaign_ref"], "")
     )
-    d = details.filter(keep)
-    if d.num_rows == 0:
+    d = details.append_column("coverage", cov).filter(strong)
+    best = d.group_by(["account_id", "partner", "campaign_ref"]).aggregate([("coverage", "max")])
+    best = best.filter(pc.greater_equal(best["coverage_max"], min_coverage))
+    if best.num_rows == 0:
         return empty
     key = pc.binary_join_element_wise(
-        pa.scalar("partner:"), d["partner"], pa.scalar("|"), d["campaign_ref"], ""
+        pa.scalar("partner:"), best["partner"], pa.scalar("|"), best["campaign_ref"], ""
     )
-    return pa.table({"account_id": d["account_id"], "key": key}).group_by(["account_id", "key"]).aggregate([])
+    return pa.table({"account_id": best["account_id"], "key": key}).sort_by(
+        [("account_id", "ascending"), ("key", "ascending")]
+    )
 
 
 def _summarise(per: pa.Table) -> pa.Table:

@@ -75,6 +75,9 @@ COMMON_MAIL = frozenset(
 MAX_INDICATORS_PER_KIND = 500
 # An indicator is shared only if at least this share of the accounts carrying it are the campaign's.
 MIN_SPECIFICITY = 0.9
+# ...and only if several of the campaign's accounts carry it: a value one member
+# carries says little about the operation (and may be a wrongly included customer's).
+MIN_CARRIERS = 2
 STIX_MAX_COUNT = 999_999_999
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _HASH = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
@@ -321,8 +324,12 @@ def _campaign_objects(c: Campaign, fp: Fingerprint | None, account_ids: list[str
         if spec.pattern in seen or per_kind.get(spec.kind, 0) >= MAX_INDICATORS_PER_KIND:
             continue
         inside, outside = ctx.specificity.get((c.campaign_id, ind.type, ind.value), (None, None))
-        if inside is not None and outside and inside / (inside + outside) < ctx.min_specificity:
+        reason = None
+        if inside is not None and inside < MIN_CARRIERS:
+            reason = f"{ind.type} carried by fewer than {MIN_CARRIERS} of the campaign's accounts"
+        elif inside is not None and outside and inside / (inside + outside) < ctx.min_specificity:
             reason = f"{ind.type} also carried by accounts outside any campaign"
+        if reason:
             result.skipped[reason] = result.skipped.get(reason, 0) + 1
             continue
         seen_on = f" Seen on {inside:,} of its accounts and {outside:,} others." if inside is not None else ""

@@ -102,7 +102,7 @@ class PartnerCampaignLink(PairSignal):
         id="link_partner_campaign",
         title="Match the same partner-reported campaign",
         description=(
-            "Links accounts whose traffic mostly (at least `min_coverage`) comes from the network ranges or uses the "
+            "Links accounts whose traffic largely (at least `min_coverage`) comes from the network ranges or uses the "
             "prompt templates of one campaign a partner reported. A partner's campaign is an operator, so its "
             "accounts here are likely one operation too; groups are allowed to be large (`max_group`)."
         ),
@@ -116,7 +116,7 @@ class PartnerCampaignLink(PairSignal):
         tags=[ATLAS_EXTRACT, ATLAS_API_ACCESS],
         references=[ATLAS_REFERENCE],
         weight=1.0,
-        params={"min_coverage": 0.5, "max_group": 150, "neighbours": 8, "key_scale": 1.0},
+        params={"min_coverage": 0.3, "max_group": 150, "neighbours": 8, "key_scale": 1.0},
     )
 
     def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
