@@ -52,6 +52,15 @@ def test_cli_rejects_bad_options(fixtures: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_cli_with_progress_bar_and_env_store(fixtures: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DISTILLWATCH_DB", str(tmp_path / "env.duckdb"))
+    result = runner.invoke(app, ["ingest", str(fixtures / "otel_genai.jsonl"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "non-GenAI" in result.output  # the HTTP span is reported, not silently skipped
+    with duckdb.connect(str(tmp_path / "env.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT adapter FROM ingest_sources").fetchone()[0] == "otel"
+
+
 def test_cli_help_shows_an_example() -> None:
     result = runner.invoke(app, ["ingest", "--help"])
     assert result.exit_code == 0

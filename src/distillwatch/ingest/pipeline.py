@@ -268,8 +268,9 @@ def _ingest_table(
         rowmap.close()
         validator.close()
     duplicates = _drop_duplicates(spec, tmp_path, rowmap_path, out_path, stage, sources, qw, options)
-    counts.accepted -= duplicates
-    counts.reject(spec.duplicate_reason, duplicates) if duplicates else None
+    if duplicates:
+        counts.accepted -= duplicates
+        counts.reject(spec.duplicate_reason, duplicates)
     rowmap_path.unlink(missing_ok=True)
     if counts.read != counts.accepted + counts.quarantined or sum(counts.by_reason.values()) != counts.quarantined:
         raise RuntimeError(f"ingest accounting does not add up for {spec.name}: {counts.as_dict()}")  # a bug, never input
