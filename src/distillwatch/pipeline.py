@@ -204,6 +204,8 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             suspect_factor=cfg.score.suspect_fpr_factor,
             own_cap=cfg.score.own_evidence_cap,
             campaign_labels=labels,
+            org_codes=org_codes.to_numpy(zero_copy_only=False),
+            org_discount=cfg.link.org_discount,
         )
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
 
@@ -367,7 +369,7 @@ def _track(out: Path, store, run_id: str, feats, records: list[Campaign]) -> lis
         return records
     if not records:
         return records
-    track_results(out, store, run_id=run_id, exchanges=feats.ex, accounts=feats.account_records)
+    track_results(out, store, run_id=run_id, exchanges=feats.ex, accounts=feats.account_records, facts=feats.facts)
     from distillwatch.campaigns.model import read_campaigns
 
     return read_campaigns(out / "campaigns.json")

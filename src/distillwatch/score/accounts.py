@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.score.campaigns import CampaignEvidence
+from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence
 from distillwatch.signals import AccountSignals
 from distillwatch.signals.base import join_present
 
@@ -66,16 +66,31 @@ def score_accounts(
     suspect_factor: float,
     own_cap: float,
     campaign_labels: dict[int, str],
+    fit_floor: float = 0.4,
+    org_codes: np.ndarray | None = None,
+    org_discount: float = 1.0,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
     camp = np.zeros(n)
     community = np.full(n, -1, dtype=np.int64)
+    fams = signals.family_scores()
+    team_member = np.zeros(n)
+    if org_codes is not None and np.any(org_codes >= 0):
+        counts = np.bincount(org_codes[org_codes >= 0])
+        team_member[org_codes >= 0] = counts[org_codes[org_codes >= 0]] >= 2
+    harvest = np.max(np.column_stack([fams.get(f, np.zeros(n)) for f in HARVEST_FAMILIES]), axis=1)
     for ev in communities:
         if not ev.is_campaign:
             continue
-        camp[ev.members] = ev.confidence * ev.attachment
-        community[ev.members] = ev.community
+        # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
+        # customer swept in by a shared address or client keeps its own, low, score.
+        level = max(ev.member_mean[f] for f in HARVEST_FAMILIES)
+        fit = np.clip((harvest[ev.members] / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
+        # Members of a customer organisation with several accounts are a known customer's team.
+        fit = fit * (1.0 - org_discount * team_member[ev.members])
+        camp[ev.members] = ev.confidence * ev.attachment * fit
+        community[ev.members[fit > 0]] = ev.community
     score = 1.0 - (1.0 - own) * (1.0 - camp)
 
     null = score[community < 0]
@@ -112,7 +127,7 @@ def _reasons(
     camp_text = np.full(n, None, dtype=object)
     for cid, ev in by_id.items():
         fams = ", ".join(ev.families)
-        camp_text[ev.members] = (
+        camp_text[community == cid] = (
             f"member of campaign {campaign_labels.get(cid, str(cid))} ({ev.size} accounts; evidence: {fams})"
         )
     parts.append(pa.array(camp_text, pa.string()))

@@ -55,7 +55,7 @@ class CampaignEvidence:
 @dataclass
 class CommunityRules:
     min_accounts: int = 3
-    min_families: int = 3
+    min_families: int = 2
     family_level: float = 0.5
     harvest_level: float = 0.3
     link_share: float = 0.4
@@ -112,17 +112,20 @@ def _statistic(
 
 
 def _org_share(labels: np.ndarray, n_groups: int, org_codes: np.ndarray) -> np.ndarray:
-    """Per group, the share of members in its most common declared organisation (code -1 = none)."""
+    """Per group, the share of members whose declared organisation (code >= 0) has another member there.
+
+    Several teams of known customers in one community (two companies' coding
+    agents on one cloud range) are as legitimate as one.
+    """
     ok = (labels >= 0) & (org_codes >= 0)
     sizes = np.maximum(np.bincount(labels[labels >= 0], minlength=n_groups), 1)
     if not ok.any():
         return np.zeros(n_groups)
-    pair = labels[ok].astype(np.int64) * (int(org_codes.max()) + 1) + org_codes[ok]
-    keys, counts = np.unique(pair, return_counts=True)
-    group_of = keys // (int(org_codes.max()) + 1)
-    best = np.zeros(n_groups)
-    np.maximum.at(best, group_of, counts)
-    return best / sizes
+    width = int(org_codes.max()) + 1
+    pair = labels[ok].astype(np.int64) * width + org_codes[ok]
+    keys, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    shared = counts[inverse] >= 2
+    return np.bincount(labels[ok][shared], minlength=n_groups) / sizes
 
 
 def assess_communities(
@@ -172,7 +175,9 @@ def assess_communities(
         evidence = {f: float(ev[c, i]) for i, f in enumerate(FAMILIES)}
         families = [f for f in FAMILIES if evidence[f] >= rules.family_level]
         harvest = max(mean[f][c] for f in HARVEST_FAMILIES) >= rules.harvest_level
-        is_campaign = bool(len(families) >= rules.min_families and harvest and stat[c] > thr)
+        # Several *independent* families: one that says harvest and at least one other.
+        harvest_family = any(f in families for f in HARVEST_FAMILIES)
+        is_campaign = bool(len(families) >= rules.min_families and harvest and harvest_family and stat[c] > thr)
         # Confidence: the statistic, discounted by how close it is to the threshold.
         margin = float(np.clip((stat[c] - thr) / max(1.0 - thr, 1e-9), 0.0, 1.0))
         confidence = float(np.clip(stat[c] * (0.5 + 0.5 * margin), 0.0, 1.0)) if is_campaign else float(0.5 * stat[c])

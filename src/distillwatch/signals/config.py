@@ -39,7 +39,7 @@ class LinkSettings(BaseModel):
     org_discount: float = Field(
         1.0, ge=0.0, le=1.0, description="discount for members declared under one customer organisation"
     )
-    min_families: int = Field(3, ge=1, description="independent families of evidence a campaign needs")
+    min_families: int = Field(2, ge=1, description="independent families of evidence a campaign needs")
     harvest_level: float = Field(
         0.3, ge=0.0, le=1.0, description="mean content or behaviour signal of the members a campaign needs"
     )

@@ -110,28 +110,3 @@ class CotElicitation(Signal):
         reason = words("asks for step-by-step reasoning in ", pct(raw), " of its prompts (population ",
                        pct(np.full(ctx.n, base)), ")")
         return SignalResult(value, raw, only_where(reason, value))
-
-
-@register
-class SharedTemplates(Signal):
-    meta = SignalMeta(
-        id="shared_templates",
-        title="Prompts follow templates other accounts also send",
-        description=(
-            "Share of the account's sampled prompts whose normalised template (numbers, names, code, quoted "
-            "strings replaced by placeholders) is also sent by another account. Slot-filled task generation "
-            "leaves this trace. Fires from `lo` to `hi`."
-        ),
-        family="content",
-        inputs=["prompt"],
-        severity="medium",
-        false_positives=["customers of one product sending its fixed prompt", "benchmark replays by several teams"],
-        weight=1.0,
-        params={"lo": 0.15, "hi": 0.6, "min_sample": 20},
-    )
-
-    def compute(self, ctx: SignalContext, params: dict[str, Any]) -> SignalResult:
-        raw = ctx.col("template_shared_share")
-        value = ramp(raw, params["lo"], params["hi"]) * support(ctx.col("sample_n", 0), params["min_sample"])
-        reason = words(pct(raw), " of its prompts follow templates other accounts also send")
-        return SignalResult(value, raw, only_where(reason, value))
