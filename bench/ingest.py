@@ -27,11 +27,17 @@ CHUNK = 250_000
 def _chunk(rng: np.random.Generator, start: int, n: int) -> pa.Table:
     idx = np.arange(start, start + n)
     accounts = rng.integers(0, max(n // 40, 1000), n)
-    words = np.array(["refactor", "the", "function", "explain", "step", "by", "prove", "python", "agent", "loop", "why"])
+    words = np.array(
+        ["refactor", "the", "function", "explain", "step", "by", "prove", "python", "agent", "loop", "why"]
+    )
     # Pools as Arrow arrays and `take`: numpy fixed-width unicode would blow up memory.
     templates = pa.array([" ".join(rng.choice(words, k)) for k in rng.integers(20, 400, 512)])
-    ts = np.datetime64("2026-04-22T00:00:00", "us") + rng.integers(0, 44 * 86400 * 10**6, n).astype("timedelta64[us]")
-    ip_pool = pa.array([f"203.0.{i // 256}.{i % 256}" for i in range(4096)] + [f"2001:DB8::{i:x}" for i in range(1024)])
+    ts = np.datetime64("2026-04-22T00:00:00", "us") + rng.integers(0, 44 * 86400 * 10**6, n).astype(
+        "timedelta64[us]"
+    )
+    ip_pool = pa.array(
+        [f"203.0.{i // 256}.{i % 256}" for i in range(4096)] + [f"2001:DB8::{i:x}" for i in range(1024)]
+    )
     return pa.table(
         {
             "request_id": pa.array(np.char.add("req-", idx.astype(str))),
@@ -92,7 +98,9 @@ def _child_duckdb(path: str, out: str, queue: mp.Queue) -> None:
 
     t0 = time.perf_counter()
     con = duckdb.connect()
-    con.sql("SELECT * FROM read_parquet($path)", params={"path": path}).write_parquet(str(Path(out) / "bare.parquet"))
+    con.sql("SELECT * FROM read_parquet($path)", params={"path": path}).write_parquet(
+        str(Path(out) / "bare.parquet")
+    )
     queue.put({"seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()})
 
 
@@ -117,7 +125,9 @@ def main() -> None:
     if not path.exists():
         t0 = time.perf_counter()
         generate(args.rows, path, args.format)
-        print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f}s -> {path} ({path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f}s -> {path} ({path.stat().st_size / 1e6:.0f} MB)"
+        )
     run = _in_child(_child_ingest, str(path), str(args.dir / "out"))
     c = run["counts"]["exchanges"]
     assert c["read"] == c["accepted"] + c["quarantined"]

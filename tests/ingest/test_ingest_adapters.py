@@ -30,7 +30,11 @@ def test_openai_and_litellm_chat_logs(fixtures: Path, tmp_path: Path) -> None:
     assert second["ts"].isoformat() == "2026-04-22T09:15:00+00:00"  # from response.created (seconds)
     assert second["n_tools"] == 0
     litellm = rows["chatcmpl-litellm-1"]
-    assert (litellm["account_id"], litellm["api_key_id"], litellm["org_id"]) == ("acct_3307", "88ab1f", "org-beta")
+    assert (litellm["account_id"], litellm["api_key_id"], litellm["org_id"]) == (
+        "acct_3307",
+        "88ab1f",
+        "org-beta",
+    )
     assert litellm["ip"] == "198.51.100.4"
     q = quarantine_rows(result)
     assert [(r["row"], r["reason"], r["field"]) for r in q] == [(4, "unmappable_record", "messages")]
@@ -108,9 +112,28 @@ def test_forced_adapter(fixtures: Path, tmp_path: Path) -> None:
 def test_chat_adapter_hostile_shapes(tmp_path: Path) -> None:
     lines = [
         {"id": "1", "request": {"user": "u", "messages": "not a list"}},
-        {"id": "2", "request": {"user": "u", "messages": [{"role": "user", "content": {"weird": True}}]}, "ip": "10.0.0.1", "ts": "2026-04-22T00:00:00Z"},
-        {"id": "3", "request": {"user": ["u"], "messages": []}, "ip": "10.0.0.1", "ts": "2026-04-22T00:00:00Z"},
-        {"id": "4", "request": {"user": "u", "messages": [None, 5, {"role": "user", "content": [None, {"type": "text", "text": 7}]}], "tools": "many"}, "ip": "10.0.0.1", "ts": "2026-04-22T00:00:00Z"},
+        {
+            "id": "2",
+            "request": {"user": "u", "messages": [{"role": "user", "content": {"weird": True}}]},
+            "ip": "10.0.0.1",
+            "ts": "2026-04-22T00:00:00Z",
+        },
+        {
+            "id": "3",
+            "request": {"user": ["u"], "messages": []},
+            "ip": "10.0.0.1",
+            "ts": "2026-04-22T00:00:00Z",
+        },
+        {
+            "id": "4",
+            "request": {
+                "user": "u",
+                "messages": [None, 5, {"role": "user", "content": [None, {"type": "text", "text": 7}]}],
+                "tools": "many",
+            },
+            "ip": "10.0.0.1",
+            "ts": "2026-04-22T00:00:00Z",
+        },
         {"id": "5", "created": 1e30, "request": {"user": "u", "messages": []}, "ip": "10.0.0.1"},
     ]
     path = tmp_path / "c.jsonl"

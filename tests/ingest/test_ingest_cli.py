@@ -19,7 +19,17 @@ def test_cli_prints_accounting_and_exits_0_with_quarantine(fixtures: Path, tmp_p
     db = tmp_path / "store.duckdb"
     result = runner.invoke(
         app,
-        ["ingest", str(fixtures / "hostile.csv"), "--accounts", str(fixtures / "accounts.csv"), "--out", str(tmp_path / "o"), "--db", str(db), "--no-progress"],
+        [
+            "ingest",
+            str(fixtures / "hostile.csv"),
+            "--accounts",
+            str(fixtures / "accounts.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--db",
+            str(db),
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "read = accepted + quarantined" in result.output
@@ -36,7 +46,15 @@ def test_cli_prints_accounting_and_exits_0_with_quarantine(fixtures: Path, tmp_p
 
 def test_cli_unreadable_input_is_one_line_and_exit_2(fixtures: Path, tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["ingest", str(fixtures / "not_parquet.parquet"), "--out", str(tmp_path), "--db", str(tmp_path / "s.duckdb")]
+        app,
+        [
+            "ingest",
+            str(fixtures / "not_parquet.parquet"),
+            "--out",
+            str(tmp_path),
+            "--db",
+            str(tmp_path / "s.duckdb"),
+        ],
     )
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
@@ -45,7 +63,15 @@ def test_cli_unreadable_input_is_one_line_and_exit_2(fixtures: Path, tmp_path: P
 
 def test_cli_rejects_bad_options(fixtures: Path, tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["ingest", str(fixtures / "hostile.csv"), "--max-text-chars", "0", "--db", str(tmp_path / "s.duckdb")]
+        app,
+        [
+            "ingest",
+            str(fixtures / "hostile.csv"),
+            "--max-text-chars",
+            "0",
+            "--db",
+            str(tmp_path / "s.duckdb"),
+        ],
     )
     assert result.exit_code == 2
     result = runner.invoke(app, ["ingest", str(fixtures / "hostile.csv"), "--adapter", "xml"])
@@ -73,7 +99,9 @@ def test_failed_run_is_recorded(tmp_path: Path) -> None:
     from distillwatch.ingest import UnreadableInputError
 
     path = tmp_path / "cut.jsonl.gz"
-    data = gzip.compress(b'{"request_id": "1", "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1"}\n' * 80000)
+    data = gzip.compress(
+        b'{"request_id": "1", "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1"}\n' * 80000
+    )
     path.write_bytes(data[: len(data) * 9 // 10])
     con = connect(tmp_path / "s.duckdb")
     try:

@@ -28,7 +28,7 @@ def _records(n: int, seed: int = 7) -> list[dict]:
                 "account_id": f"acct-{int(rng.integers(0, 20))}",
                 "ts": f"2026-04-{22 + i % 5:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
                 "ip": f"203.0.113.{int(rng.integers(1, 255))}" if i % 3 else "2001:DB8::00%02x" % (i % 200),
-                "prompt": f"prompt {i} with, comma and \"quote\"",
+                "prompt": f'prompt {i} with, comma and "quote"',
                 "model": "m-1",
                 "input_tokens": int(rng.integers(1, 5000)),
                 "output_tokens": int(rng.integers(1, 5000)),
@@ -70,7 +70,9 @@ def test_all_formats_agree(tmp_path: Path) -> None:
     tables = {}
     for kind, path in paths.items():
         # Small batches and blocks so every reader crosses batch boundaries.
-        result = ingest(path, work_dir=tmp_path / kind, options=options(batch_rows=128, json_block_bytes=4096))
+        result = ingest(
+            path, work_dir=tmp_path / kind, options=options(batch_rows=128, json_block_bytes=4096)
+        )
         assert_adds_up(result)
         assert result.counts["exchanges"]["accepted"] == 1000, kind
         schema = pq.read_schema(result.exchanges_path)
@@ -87,7 +89,16 @@ def test_all_formats_agree(tmp_path: Path) -> None:
 def test_jsonl_row_numbers_survive_blocks_and_blank_lines(tmp_path: Path) -> None:
     lines = []
     for i in range(300):
-        lines.append(json.dumps({"request_id": str(i), "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1" if i % 50 else "bad"}))
+        lines.append(
+            json.dumps(
+                {
+                    "request_id": str(i),
+                    "account_id": "a",
+                    "ts": "2026-04-22T00:00:00Z",
+                    "ip": "10.0.0.1" if i % 50 else "bad",
+                }
+            )
+        )
         if i % 7 == 0:
             lines.append("")
     path = tmp_path / "e.jsonl"
@@ -105,7 +116,9 @@ def test_typed_parquet_columns(tmp_path: Path) -> None:
         {
             "request_id": pa.array(range(n), pa.int64()),  # numeric ids: unambiguous as text
             "account_id": ["a"] * n,
-            "ts": pa.array([1_776_000_000_000_000_000 + i for i in range(n)], pa.timestamp("ns")),  # naive: UTC
+            "ts": pa.array(
+                [1_776_000_000_000_000_000 + i for i in range(n)], pa.timestamp("ns")
+            ),  # naive: UTC
             "ip": ["10.0.0.1"] * n,
             "input_tokens": pa.array([1.0, 2.0, 2.5, None, float("nan"), -1.0]),
             "output_tokens": pa.array([1, 2, 3, 4, 5, 2**64 - 1], pa.uint64()),
@@ -196,7 +209,13 @@ def test_rerun_on_a_directory_does_not_read_its_own_outputs(tmp_path: Path) -> N
 def test_sparse_bad_lines_are_isolated_by_halving_blocks(tmp_path: Path) -> None:
     lines = []
     for i in range(2000):
-        rec = {"request_id": str(i), "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1", "input_tokens": i}
+        rec = {
+            "request_id": str(i),
+            "account_id": "a",
+            "ts": "2026-04-22T00:00:00Z",
+            "ip": "10.0.0.1",
+            "input_tokens": i,
+        }
         text = json.dumps(rec)
         if i % 97 == 5:
             text = text[:-3]  # cut off: malformed

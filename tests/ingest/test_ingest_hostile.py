@@ -62,7 +62,15 @@ def test_quarantine_keeps_source_and_bounded_raw(fixtures: Path, tmp_path: Path)
     assert {r["source"] for r in rows} == {str(fixtures / "hostile.jsonl")}
     assert all(len(r["raw"]) <= 64 + len("... [99999 more chars]") for r in rows)
     assert all(r["detail"] for r in rows)
-    assert pq.read_schema(result.quarantine_path).names == ["table", "source", "row", "field", "reason", "detail", "raw"]
+    assert pq.read_schema(result.quarantine_path).names == [
+        "table",
+        "source",
+        "row",
+        "field",
+        "reason",
+        "detail",
+        "raw",
+    ]
 
 
 def test_hostile_csv(fixtures: Path, tmp_path: Path) -> None:
@@ -105,7 +113,9 @@ def test_megabyte_prompt_is_truncated_and_counted(tmp_path: Path) -> None:
     line = '{"request_id": "big", "account_id": "a", "ts": "2026-04-22T00:00:00Z", "ip": "10.0.0.1", "prompt": "%s"}\n'
     path = tmp_path / "big.jsonl"
     path.write_text(line % big + line.replace("big", "small") % "ok")
-    result = ingest(path, work_dir=tmp_path / "out", options=options(max_text_chars=1000, json_block_bytes=4096))
+    result = ingest(
+        path, work_dir=tmp_path / "out", options=options(max_text_chars=1000, json_block_bytes=4096)
+    )
     assert_adds_up(result)
     rows = {r["request_id"]: r for r in accepted(result)}
     assert len(rows["big"]["prompt"]) == 1000

@@ -17,9 +17,30 @@ SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[Healt
 FIELDS = ["request_id", "account_id", "ts", "ip", "prompt", "input_tokens", "n_tools", "country", "extra"]
 # Text includes lone surrogates and control characters: valid JSON escapes, hostile text.
 odd_text = st.text(st.characters(categories=["Cs", "Cc", "Ll", "So"]), max_size=6)
-json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20) | odd_text
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
-plausible = st.sampled_from(["r1", "a", "2026-04-22T00:00:00Z", "2026-04-22 01:00:00+05:30", "10.0.0.1", "2001:DB8::1", "12", "12.5", "-3", "US", "", " "])
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20) | odd_text
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+plausible = st.sampled_from(
+    [
+        "r1",
+        "a",
+        "2026-04-22T00:00:00Z",
+        "2026-04-22 01:00:00+05:30",
+        "10.0.0.1",
+        "2001:DB8::1",
+        "12",
+        "12.5",
+        "-3",
+        "US",
+        "",
+        " ",
+    ]
+)
 records = st.dictionaries(st.sampled_from(FIELDS), plausible | json_values, max_size=len(FIELDS))
 
 

@@ -32,7 +32,9 @@ class AdapterChoice(StrEnum):
 
 
 def _accounting_table(counts: dict) -> Table:
-    table = Table(title="ingest accounting: read = accepted + quarantined", title_justify="left")
+    table = Table(
+        title="ingest accounting: read = accepted + quarantined", title_justify="left", min_width=64
+    )
     table.add_column("table")
     table.add_column("reason")
     table.add_column("rows", justify="right")
@@ -45,9 +47,13 @@ def _accounting_table(counts: dict) -> Table:
         for field, n in c.get("truncated", {}).items():
             table.add_row("", f"[dim]note: {escape(field)} truncated (kept)[/]", f"[dim]{n:,}[/]")
         for field, n in c.get("nul_stripped", {}).items():
-            table.add_row("", f"[dim]note: NUL bytes stripped from {escape(field)} (kept)[/]", f"[dim]{n:,}[/]")
+            table.add_row(
+                "", f"[dim]note: NUL bytes stripped from {escape(field)} (kept)[/]", f"[dim]{n:,}[/]"
+            )
         if c.get("ignored_spans"):
-            table.add_row("", "[dim]note: non-GenAI spans skipped (not exchanges)[/]", f"[dim]{c['ignored_spans']:,}[/]")
+            table.add_row(
+                "", "[dim]note: non-GenAI spans skipped (not exchanges)[/]", f"[dim]{c['ignored_spans']:,}[/]"
+            )
         table.add_section()
     return table
 
@@ -59,21 +65,32 @@ def register(app: typer.Typer) -> None:
     def ingest_command(
         exchanges: Annotated[
             Path,
-            typer.Argument(metavar="EXCHANGES", help="exchanges: .parquet, a directory of them, .jsonl[.gz], .json or .csv"),
+            typer.Argument(
+                metavar="EXCHANGES",
+                help="exchanges: .parquet, a directory of them, .jsonl[.gz], .json or .csv",
+            ),
         ],
-        accounts: Annotated[Path | None, typer.Option("--accounts", help="accounts table, same formats")] = None,
+        accounts: Annotated[
+            Path | None, typer.Option("--accounts", help="accounts table, same formats")
+        ] = None,
         out: Annotated[
             Path, typer.Option("--out", help="directory for staged tables and quarantine.parquet")
         ] = Path("out"),
         db: Annotated[
             Path | None,
-            typer.Option("--db", help="the DuckDB store (default: $DISTILLWATCH_DB, else ./distillwatch.duckdb)"),
+            typer.Option(
+                "--db", help="the DuckDB store (default: $DISTILLWATCH_DB, else ./distillwatch.duckdb)"
+            ),
         ] = None,
         max_text_chars: Annotated[
             int, typer.Option("--max-text-chars", help="longer strings are truncated (counted, kept)")
         ] = 100_000,
-        adapter: Annotated[AdapterChoice, typer.Option("--adapter", help="log shape; auto sniffs it")] = AdapterChoice.auto,
-        progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show a progress bar")] = True,
+        adapter: Annotated[
+            AdapterChoice, typer.Option("--adapter", help="log shape; auto sniffs it")
+        ] = AdapterChoice.auto,
+        progress: Annotated[
+            bool, typer.Option("--progress/--no-progress", help="show a progress bar")
+        ] = True,
     ) -> None:
         from distillwatch.ingest import IngestOptions, UnreadableInputError, ingest
         from distillwatch.store import connect
@@ -93,7 +110,9 @@ def register(app: typer.Typer) -> None:
             con.close()
         out_console = Console()
         out_console.print(_accounting_table(result.counts))
-        out_console.print(f"run {escape(result.run_id)}: accepted rows in {escape(str(result.exchanges_path))}")
+        out_console.print(
+            f"run {escape(result.run_id)}: accepted rows in {escape(str(result.exchanges_path))}"
+        )
         if result.quarantined:
             out_console.print(
                 f"[yellow]{result.quarantined:,} record(s) quarantined[/] with their reasons in "

@@ -168,18 +168,24 @@ def chat_record(obj: dict[str, Any]) -> Record:
         _epoch_seconds_to_iso(_dig(response, "created")),
         _epoch_seconds_to_iso(obj.get("created")),
     )
-    record["ip"] = _first(obj.get("ip"), obj.get("client_ip"), obj.get("requester_ip_address"), obj.get("remote_addr"))
+    record["ip"] = _first(
+        obj.get("ip"), obj.get("client_ip"), obj.get("requester_ip_address"), obj.get("remote_addr")
+    )
     record["prompt"] = _last_user_text(messages)
     record["system"] = system_text
     record["response"] = _response_text(response)
     record["model"] = _first(request.get("model"), _dig(response, "model"), obj.get("model"))
-    record["input_tokens"] = _first(usage.get("prompt_tokens"), usage.get("input_tokens"), obj.get("prompt_tokens"))
+    record["input_tokens"] = _first(
+        usage.get("prompt_tokens"), usage.get("input_tokens"), obj.get("prompt_tokens")
+    )
     record["output_tokens"] = _first(
         usage.get("completion_tokens"), usage.get("output_tokens"), obj.get("completion_tokens")
     )
     # The request's shape is known here, so "no tools key" means no tools were sent.
     record["n_tools"] = len(tools) if isinstance(tools, list) else (0 if tools is None else tools)
-    record["conversation_id"] = _first(obj.get("conversation_id"), obj.get("session_id"), meta.get("conversation_id"))
+    record["conversation_id"] = _first(
+        obj.get("conversation_id"), obj.get("session_id"), meta.get("conversation_id")
+    )
     record["user_agent"] = _first(obj.get("user_agent"), lower_headers.get("user-agent"))
     record["api_key_id"] = _first(obj.get("api_key_id"), meta.get("user_api_key_hash"))
     record["org_id"] = _first(obj.get("org_id"), meta.get("user_api_key_org_id"))
@@ -286,12 +292,16 @@ def otel_span_record(span: dict[str, Any], resource: dict[str, Any]) -> Record:
         ),
         "account_id": _first(attrs.get("user.id"), attrs.get("enduser.id"), attrs.get("gen_ai.user.id")),
         "ts": _unix_nano_to_iso(span.get("startTimeUnixNano")),
-        "ip": _first(attrs.get("client.address"), attrs.get("network.peer.address"), attrs.get("net.sock.peer.addr")),
+        "ip": _first(
+            attrs.get("client.address"), attrs.get("network.peer.address"), attrs.get("net.sock.peer.addr")
+        ),
         "prompt": _last_user_text(inputs, parts_key),
         "system": content_text(system) if system is not None else _system_text(inputs, parts_key),
         "response": response_text,
         "model": _first(attrs.get("gen_ai.request.model"), attrs.get("gen_ai.response.model")),
-        "input_tokens": _first(attrs.get("gen_ai.usage.input_tokens"), attrs.get("gen_ai.usage.prompt_tokens")),
+        "input_tokens": _first(
+            attrs.get("gen_ai.usage.input_tokens"), attrs.get("gen_ai.usage.prompt_tokens")
+        ),
         "output_tokens": _first(
             attrs.get("gen_ai.usage.output_tokens"), attrs.get("gen_ai.usage.completion_tokens")
         ),

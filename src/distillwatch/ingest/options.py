@@ -21,9 +21,13 @@ class IngestOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_text_chars: int = Field(100_000, ge=1, description="longer strings are truncated (counted, not quarantined)")
+    max_text_chars: int = Field(
+        100_000, ge=1, description="longer strings are truncated (counted, not quarantined)"
+    )
     batch_rows: int = Field(65_536, ge=1, le=10_000_000, description="rows per Arrow record batch")
-    json_block_bytes: int = Field(8 << 20, ge=1 << 10, description="JSON Lines are parsed in blocks of about this size")
+    json_block_bytes: int = Field(
+        8 << 20, ge=1 << 10, description="JSON Lines are parsed in blocks of about this size"
+    )
     min_ts: datetime = Field(
         datetime(2000, 1, 1, tzinfo=UTC), description="earlier timestamps are quarantined (catches epoch 0)"
     )

@@ -81,7 +81,10 @@ class QuarantineWriter:
             return
         columns = list(zip(*self._rows, strict=True))
         self._writer.write_table(
-            pa.table([pa.array(c, f.type) for c, f in zip(columns, QUARANTINE_SCHEMA, strict=True)], schema=QUARANTINE_SCHEMA)
+            pa.table(
+                [pa.array(c, f.type) for c, f in zip(columns, QUARANTINE_SCHEMA, strict=True)],
+                schema=QUARANTINE_SCHEMA,
+            )
         )
         self._rows = []
 
@@ -203,14 +206,20 @@ def _run(
                     p.update(task, advance=nbytes, description=label)
 
             ex_path = stage / "exchanges.parquet"
-            counts["exchanges"] = _ingest_table(EXCHANGES, ex_sources, ex_path, stage, qw, options, sources, advance)
+            counts["exchanges"] = _ingest_table(
+                EXCHANGES, ex_sources, ex_path, stage, qw, options, sources, advance
+            )
             acc_path = None
             if acc_sources:
                 acc_path = stage / "accounts.parquet"
-                counts["accounts"] = _ingest_table(ACCOUNTS, acc_sources, acc_path, stage, qw, options, sources, advance)
+                counts["accounts"] = _ingest_table(
+                    ACCOUNTS, acc_sources, acc_path, stage, qw, options, sources, advance
+                )
     finally:
         qw.close()
-    return IngestResult(run_id, ex_path, acc_path, quarantine_path, counts, started, datetime.now(UTC), sources)
+    return IngestResult(
+        run_id, ex_path, acc_path, quarantine_path, counts, started, datetime.now(UTC), sources
+    )
 
 
 def _ingest_table(
@@ -250,7 +259,10 @@ def _ingest_table(
                         counts.accepted += v.accepted.num_rows
                         writer.write_table(v.accepted)
                         rowmap.write_table(
-                            pa.table({"src": pa.array([index] * len(v.rows), pa.int32()), "row": v.rows}, schema=ROWMAP_SCHEMA)
+                            pa.table(
+                                {"src": pa.array([index] * len(v.rows), pa.int32()), "row": v.rows},
+                                schema=ROWMAP_SCHEMA,
+                            )
                         )
                 advance(batch.bytes_done, f"{spec.name}: {source.path.name}")
             source_log.append(
@@ -272,8 +284,13 @@ def _ingest_table(
         counts.accepted -= duplicates
         counts.reject(spec.duplicate_reason, duplicates)
     rowmap_path.unlink(missing_ok=True)
-    if counts.read != counts.accepted + counts.quarantined or sum(counts.by_reason.values()) != counts.quarantined:
-        raise RuntimeError(f"ingest accounting does not add up for {spec.name}: {counts.as_dict()}")  # a bug, never input
+    if (
+        counts.read != counts.accepted + counts.quarantined
+        or sum(counts.by_reason.values()) != counts.quarantined
+    ):
+        raise RuntimeError(
+            f"ingest accounting does not add up for {spec.name}: {counts.as_dict()}"
+        )  # a bug, never input
     return counts.as_dict()
 
 
@@ -314,17 +331,27 @@ def _drop_duplicates(
             "ORDER BY p.pos",
             [str(rowmap_path), str(rowmap_path)],
         ).fetchall()
-        dup_rows = con.sql(
-            "SELECT d.* EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true) d "
-            "JOIN dup_pos p ON d.file_row_number = p.pos ORDER BY p.pos",
-            params={"path": str(staged)},
-        ).to_arrow_table().to_pylist()
+        dup_rows = (
+            con.sql(
+                "SELECT d.* EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true) d "
+                "JOIN dup_pos p ON d.file_row_number = p.pos ORDER BY p.pos",
+                params={"path": str(staged)},
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
         for (_pos, src, row, first_src, first_row), record in zip(details, dup_rows, strict=True):
             where = f"{sources[first_src].name}:{first_row}"
             qw.add(
                 spec.name,
                 sources[src].name,
-                Reject(row, spec.key, spec.duplicate_reason, f"{spec.key} already seen at {where}; the first is kept", raw_json(record, options.raw_max_chars)),
+                Reject(
+                    row,
+                    spec.key,
+                    spec.duplicate_reason,
+                    f"{spec.key} already seen at {where}; the first is kept",
+                    raw_json(record, options.raw_max_chars),
+                ),
             )
         reader = con.sql(
             "SELECT * EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true) "

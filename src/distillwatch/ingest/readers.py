@@ -102,7 +102,9 @@ def _guard(source: Source, it: Iterable[RawBatch]) -> Iterator[RawBatch]:
     try:
         yield from it
     except (OSError, EOFError, zlib.error) as e:
-        raise UnreadableInputError(source.path, f"read failed part-way ({e.__class__.__name__}: {e})") from None
+        raise UnreadableInputError(
+            source.path, f"read failed part-way ({e.__class__.__name__}: {e})"
+        ) from None
 
 
 # --- turning parsed records into an all-string Arrow table --------------------------
@@ -139,7 +141,9 @@ def records_to_batch(
         except _WrongType:
             bad = next(n for n in names if _is_wrong(record.get(n)))
             kind = type(record.get(bad)).__name__
-            rejects.append(Reject(row, bad, E.WRONG_TYPE, f"{bad} is a JSON {kind}", raw_json(record, raw_limit)))
+            rejects.append(
+                Reject(row, bad, E.WRONG_TYPE, f"{bad} is a JSON {kind}", raw_json(record, raw_limit))
+            )
             continue
         for n, c in zip(names, cells, strict=True):
             columns[n].append(c)
@@ -152,7 +156,15 @@ def records_to_batch(
         bad = {i for n in names for i, v in enumerate(columns[n]) if v is not None and not _encodable(v)}
         by_row = dict(records)
         for i in sorted(bad):
-            rejects.append(Reject(rows[i], None, E.INVALID_UTF8, "a \\u escape encodes a lone surrogate", raw_json(by_row.get(rows[i]), raw_limit)))
+            rejects.append(
+                Reject(
+                    rows[i],
+                    None,
+                    E.INVALID_UTF8,
+                    "a \\u escape encodes a lone surrogate",
+                    raw_json(by_row.get(rows[i]), raw_limit),
+                )
+            )
         keep = [i for i in range(len(rows)) if i not in bad]
         columns = {n: [columns[n][i] for i in keep] for n in names}
         rows = [rows[i] for i in keep]
@@ -293,7 +305,13 @@ def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterat
                 bad_lines.difference_update(n for n in list(bad_lines) if n <= end)
                 if hit:
                     rejects.append(
-                        Reject(start, None, E.INVALID_UTF8, f"invalid UTF-8 on line {hit[0]}", bounded(",".join(record), limit))
+                        Reject(
+                            start,
+                            None,
+                            E.INVALID_UTF8,
+                            f"invalid UTF-8 on line {hit[0]}",
+                            bounded(",".join(record), limit),
+                        )
                     )
                     continue
             if len(record) != width:
@@ -367,15 +385,36 @@ def _parse_lines(block: bytes, first_line: int, raw_limit: int) -> Iterator[tupl
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
-            yield number, Reject(number, None, E.INVALID_UTF8, f"byte {e.start}: {e.reason}", bounded(line.decode("utf-8", "replace"), raw_limit))
+            yield (
+                number,
+                Reject(
+                    number,
+                    None,
+                    E.INVALID_UTF8,
+                    f"byte {e.start}: {e.reason}",
+                    bounded(line.decode("utf-8", "replace"), raw_limit),
+                ),
+            )
             continue
         try:
             obj = json.loads(text)
         except ValueError as e:
-            yield number, Reject(number, None, E.MALFORMED_JSON, bounded(str(e), 200), bounded(text, raw_limit))
+            yield (
+                number,
+                Reject(number, None, E.MALFORMED_JSON, bounded(str(e), 200), bounded(text, raw_limit)),
+            )
             continue
         if not isinstance(obj, dict):
-            yield number, Reject(number, None, E.MALFORMED_JSON, f"a JSON {type(obj).__name__}, not an object", bounded(text, raw_limit))
+            yield (
+                number,
+                Reject(
+                    number,
+                    None,
+                    E.MALFORMED_JSON,
+                    f"a JSON {type(obj).__name__}, not an object",
+                    bounded(text, raw_limit),
+                ),
+            )
             continue
         yield number, obj
 
@@ -429,7 +468,9 @@ def _parse_block(
     yield from _parse_block(tail, first_line + head.count(b"\n"), spec, options, parse)
 
 
-def _slow_block(block: bytes, first_line: int, spec: TableSpec, options: IngestOptions, nbytes: int) -> RawBatch:
+def _slow_block(
+    block: bytes, first_line: int, spec: TableSpec, options: IngestOptions, nbytes: int
+) -> RawBatch:
     rejects: list[Reject] = []
     records: list[tuple[int, dict[str, Any]]] = []
     for number, obj in _parse_lines(block, first_line, options.raw_max_chars):
@@ -457,7 +498,24 @@ def _documents(source: Source, options: IngestOptions) -> Iterator[tuple[list[tu
         except UnicodeDecodeError as e:
             raise UnreadableInputError(source.path, f"not UTF-8 ({e.reason})") from None
         if isinstance(doc, list):
-            yield [(i + 1, o if isinstance(o, dict) else Reject(i + 1, None, E.MALFORMED_JSON, "array item is not an object", raw_json(o, options.raw_max_chars))) for i, o in enumerate(doc)], size
+            yield (
+                [
+                    (
+                        i + 1,
+                        o
+                        if isinstance(o, dict)
+                        else Reject(
+                            i + 1,
+                            None,
+                            E.MALFORMED_JSON,
+                            "array item is not an object",
+                            raw_json(o, options.raw_max_chars),
+                        ),
+                    )
+                    for i, o in enumerate(doc)
+                ],
+                size,
+            )
             return
         if isinstance(doc, dict):
             yield [(1, doc)], size
@@ -470,7 +528,9 @@ def iter_adapted(source: Source, spec: TableSpec, options: IngestOptions, adapte
     return _guard(source, _iter_adapted(source, spec, options, adapter))
 
 
-def _iter_adapted(source: Source, spec: TableSpec, options: IngestOptions, adapter: str) -> Iterator[RawBatch]:
+def _iter_adapted(
+    source: Source, spec: TableSpec, options: IngestOptions, adapter: str
+) -> Iterator[RawBatch]:
     limit = options.raw_max_chars
     for items, nbytes in _documents(source, options):
         records: list[tuple[int, dict[str, Any]]] = []
@@ -492,7 +552,11 @@ def _iter_adapted(source: Source, spec: TableSpec, options: IngestOptions, adapt
                 else:
                     records.append((number, obj))
             except AdapterError as e:
-                rejects.append(Reject(number, e.field, E.UNMAPPABLE_RECORD, f"{adapter} adapter: {e}", raw_json(obj, limit)))
+                rejects.append(
+                    Reject(
+                        number, e.field, E.UNMAPPABLE_RECORD, f"{adapter} adapter: {e}", raw_json(obj, limit)
+                    )
+                )
         table, wrong = records_to_batch(records, spec, limit)
         yield RawBatch(table, rejects + wrong, len(records) + len(rejects), nbytes, ignored)
 
@@ -501,7 +565,9 @@ def iter_source(source: Source, spec: TableSpec, options: IngestOptions, adapter
     """The reader for one source and adapter."""
     if adapter in ("chat", "otel"):
         if source.format not in ("jsonl", "json"):
-            raise UnreadableInputError(source.path, f"the {adapter} adapter reads JSON (.jsonl, .json), not {source.format}")
+            raise UnreadableInputError(
+                source.path, f"the {adapter} adapter reads JSON (.jsonl, .json), not {source.format}"
+            )
         return iter_adapted(source, spec, options, adapter)
     if source.format == "parquet":
         return iter_parquet(source, spec, options)

@@ -79,7 +79,9 @@ def _check_content(source: Source) -> None:
     if not source.gzipped and magic.startswith(GZIP_MAGIC):
         raise UnreadableInputError(path, "is gzip-compressed but not named .gz")
     if magic == PARQUET_MAGIC:
-        raise UnreadableInputError(path, f"is a Parquet file but named as {source.format}; rename it .parquet")
+        raise UnreadableInputError(
+            path, f"is a Parquet file but named as {source.format}; rename it .parquet"
+        )
     head = head_bytes(source)
     if not head.strip():
         raise UnreadableInputError(path, "the file holds no records (only whitespace)")
@@ -119,7 +121,8 @@ def resolve(path: str | Path, exclude: list[Path] | None = None) -> list[Source]
         guess = _format_from_name(p)
         if guess is None:
             raise UnreadableInputError(
-                p, "unsupported file type; expected .parquet, a directory of them, .jsonl[.gz], .json[.gz] or .csv[.gz]"
+                p,
+                "unsupported file type; expected .parquet, a directory of them, .jsonl[.gz], .json[.gz] or .csv[.gz]",
             )
         sources = [Source(p, guess[0], guess[1])]
     for s in sources:

@@ -35,7 +35,9 @@ class TableSpec:
     @property
     def json_schema(self) -> pa.Schema:
         """Types the JSON fast path asks pyarrow for: timestamps stay text (parsed by validation)."""
-        return pa.schema([(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type) for f in self.fields])
+        return pa.schema(
+            [(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type) for f in self.fields]
+        )
 
     def check_columns(self, path: str | Path, present: set[str]) -> None:
         """A columnar file without a required column cannot hold one valid record."""

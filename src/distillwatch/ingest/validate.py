@@ -150,7 +150,9 @@ class Validator:
                 bad = self._utf8_bad(col)
                 if bad is not None:
                     pending.append((bad, E.INVALID_UTF8, f.name, f"{f.name} is not valid UTF-8"))
-                    col = pc.if_else(pa.array(bad), pa.scalar(None, pa.large_binary()), pc.cast(col, pa.large_binary()))
+                    col = pc.if_else(
+                        pa.array(bad), pa.scalar(None, pa.large_binary()), pc.cast(col, pa.large_binary())
+                    )
                     col = pc.cast(col, pa.string())
                 elif _is_bytes(t):
                     col = pc.cast(col, pa.string())
@@ -158,7 +160,9 @@ class Validator:
                 pass
             elif want_int and (pa.types.is_integer(t) or pa.types.is_floating(t)):
                 if pa.types.is_unsigned_integer(t) and t.bit_width == 64:
-                    too_big = pc.fill_null(pc.greater(col, pa.scalar(2**63 - 1, pa.uint64())), False).to_numpy(zero_copy_only=False)
+                    too_big = pc.fill_null(
+                        pc.greater(col, pa.scalar(2**63 - 1, pa.uint64())), False
+                    ).to_numpy(zero_copy_only=False)
                     pending.append((too_big, E.OUT_OF_RANGE, f.name, f"{f.name} does not fit in 64 bits"))
                     col = pc.cast(pc.if_else(pa.array(too_big), None, col), pa.int64())
             elif not want_int and not want_ts and pa.types.is_integer(t):
@@ -166,7 +170,11 @@ class Validator:
             else:
                 present = col.is_valid().to_numpy(zero_copy_only=False)
                 reason = E.BAD_TIMESTAMP if want_ts else E.WRONG_TYPE
-                hint = " (epoch numbers are ambiguous: give ISO 8601 text or a timestamp column)" if want_ts else ""
+                hint = (
+                    " (epoch numbers are ambiguous: give ISO 8601 text or a timestamp column)"
+                    if want_ts
+                    else ""
+                )
                 pending.append((present, reason, f.name, f"{f.name} is a {t} column{hint}"))
                 col = pa.chunked_array([pa.nulls(n, pa.string() if not want_int else pa.int64())])
             columns[f.name] = col
@@ -222,7 +230,11 @@ class Validator:
         for f in self.spec.fields:
             q = f'"{f.name}"'  # identifiers come from contract.py, never from input
             if f.name not in names:
-                duck = "TIMESTAMPTZ" if pa.types.is_timestamp(f.type) else ("BIGINT" if pa.types.is_integer(f.type) else "VARCHAR")
+                duck = (
+                    "TIMESTAMPTZ"
+                    if pa.types.is_timestamp(f.type)
+                    else ("BIGINT" if pa.types.is_integer(f.type) else "VARCHAR")
+                )
                 exprs.append(f"CAST(NULL AS {duck}) AS {q}")
                 if f.required:
                     checks_required.append(_Check("TRUE", E.MISSING_REQUIRED, f.name, f"no {f.name} field"))
@@ -231,11 +243,20 @@ class Validator:
             text = _is_text(t)
             blank = f"({q} IS NULL OR trim({q}) = '')" if text else f"({q} IS NULL)"
             if f.required:
-                checks_required.append(_Check(blank, E.MISSING_REQUIRED, f.name, f"{f.name} is missing or blank"))
+                checks_required.append(
+                    _Check(blank, E.MISSING_REQUIRED, f.name, f"{f.name} is missing or blank")
+                )
             if pa.types.is_timestamp(f.type):
                 value = f"TRY_CAST(trim({q}) AS TIMESTAMPTZ)" if text else f"CAST({q} AS TIMESTAMPTZ)"
                 if text:
-                    checks.append(_Check(f"(NOT {blank} AND {value} IS NULL)", E.BAD_TIMESTAMP, f.name, f"{f.name} is not an ISO 8601 timestamp"))
+                    checks.append(
+                        _Check(
+                            f"(NOT {blank} AND {value} IS NULL)",
+                            E.BAD_TIMESTAMP,
+                            f.name,
+                            f"{f.name} is not an ISO 8601 timestamp",
+                        )
+                    )
                 checks.append(
                     _Check(
                         f"({value} < $min_ts OR {value} > $max_ts)",
@@ -250,23 +271,67 @@ class Validator:
                     trimmed = f"trim({q})"
                     value = f"TRY_CAST(regexp_extract({trimmed}, '^[+-]?[0-9]+') AS BIGINT)"
                     looks_int = f"regexp_full_match({trimmed}, '[+-]?[0-9]+(\\.0*)?')"
-                    checks.append(_Check(f"(NOT {blank} AND NOT {looks_int})", E.WRONG_TYPE, f.name, f"{f.name} is not an integer"))
-                    checks.append(_Check(f"(NOT {blank} AND ({value} IS NULL OR {value} < 0))", E.OUT_OF_RANGE, f.name, f"{f.name} is negative or too large"))
+                    checks.append(
+                        _Check(
+                            f"(NOT {blank} AND NOT {looks_int})",
+                            E.WRONG_TYPE,
+                            f.name,
+                            f"{f.name} is not an integer",
+                        )
+                    )
+                    checks.append(
+                        _Check(
+                            f"(NOT {blank} AND ({value} IS NULL OR {value} < 0))",
+                            E.OUT_OF_RANGE,
+                            f.name,
+                            f"{f.name} is negative or too large",
+                        )
+                    )
                     exprs.append(f"CASE WHEN {blank} THEN NULL ELSE {value} END AS {q}")
                 elif pa.types.is_floating(t):
-                    checks.append(_Check(f"(NOT {blank} AND (NOT isfinite({q}) OR {q} <> floor({q})))", E.WRONG_TYPE, f.name, f"{f.name} is not a whole number"))
-                    checks.append(_Check(f"(NOT {blank} AND ({q} < 0 OR {q} >= 9.2e18))", E.OUT_OF_RANGE, f.name, f"{f.name} is negative or too large"))
-                    exprs.append(f"CASE WHEN isfinite({q}) AND {q} = floor({q}) AND {q} >= 0 AND {q} < 9.2e18 THEN CAST({q} AS BIGINT) END AS {q}")
+                    checks.append(
+                        _Check(
+                            f"(NOT {blank} AND (NOT isfinite({q}) OR {q} <> floor({q})))",
+                            E.WRONG_TYPE,
+                            f.name,
+                            f"{f.name} is not a whole number",
+                        )
+                    )
+                    checks.append(
+                        _Check(
+                            f"(NOT {blank} AND ({q} < 0 OR {q} >= 9.2e18))",
+                            E.OUT_OF_RANGE,
+                            f.name,
+                            f"{f.name} is negative or too large",
+                        )
+                    )
+                    exprs.append(
+                        f"CASE WHEN isfinite({q}) AND {q} = floor({q}) AND {q} >= 0 AND {q} < 9.2e18 THEN CAST({q} AS BIGINT) END AS {q}"
+                    )
                 else:
                     checks.append(_Check(f"({q} < 0)", E.OUT_OF_RANGE, f.name, f"{f.name} is negative"))
                     exprs.append(f"CAST({q} AS BIGINT) AS {q}")
             elif f.name in self.spec.ip_fields:
                 canon = f'"{_canon_prefix(f.name)}"'
-                checks.append(_Check(f"(NOT {blank} AND {canon} IS NULL)", E.BAD_IP, f.name, f"{f.name} is not an IPv4 or IPv6 address"))
+                checks.append(
+                    _Check(
+                        f"(NOT {blank} AND {canon} IS NULL)",
+                        E.BAD_IP,
+                        f.name,
+                        f"{f.name} is not an IPv4 or IPv6 address",
+                    )
+                )
                 exprs.append(f"{canon} AS {q}")
             elif f.name in self.spec.country_fields:
                 norm = f"upper(trim({q}))"
-                checks.append(_Check(f"({norm} <> '' AND NOT regexp_full_match({norm}, '[A-Z]{{2}}'))", E.BAD_VALUE, f.name, f"{f.name} is not an ISO 3166 alpha-2 code"))
+                checks.append(
+                    _Check(
+                        f"({norm} <> '' AND NOT regexp_full_match({norm}, '[A-Z]{{2}}'))",
+                        E.BAD_VALUE,
+                        f.name,
+                        f"{f.name} is not an ISO 3166 alpha-2 code",
+                    )
+                )
                 exprs.append(f"NULLIF({norm}, '') AS {q}")
             elif f.required:
                 exprs.append(f"{q}")
@@ -306,7 +371,11 @@ class Validator:
             [result[n] if n not in passthrough else pc.take(clean[n], positions) for n in self.spec.names],
             names=self.spec.names,
         ).cast(self.spec.schema)
-        rows = pc.take(raw_table[ROW], positions).combine_chunks() if result.num_rows else pa.array([], pa.int64())
+        rows = (
+            pc.take(raw_table[ROW], positions).combine_chunks()
+            if result.num_rows
+            else pa.array([], pa.int64())
+        )
         return Validated(accepted, rows, rejects, truncated, nul)
 
 
@@ -339,7 +408,12 @@ def _may_hold_nul(col: pa.ChunkedArray) -> bool:
         validity, offsets_buf, data_buf = chunk.buffers()[:3]
         if data_buf is None:
             continue
-        offsets = np.frombuffer(offsets_buf, dtype=np.int64 if width == 8 else np.int32, count=len(chunk) + 1, offset=chunk.offset * width)
+        offsets = np.frombuffer(
+            offsets_buf,
+            dtype=np.int64 if width == 8 else np.int32,
+            count=len(chunk) + 1,
+            offset=chunk.offset * width,
+        )
         data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
         if data.size and not data.all():
             return True
