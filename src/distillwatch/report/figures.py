@@ -200,7 +200,8 @@ def campaign_edges(res: Results, campaign_id: str) -> GraphEdges | None:
         return None
     members = accounts.filter(_.campaign_id == campaign_id).select("account_id", "score")
     ids = members.select("account_id")
-    inside = edges.semi_join(ids, [("src", "account_id")]).semi_join(ids.view(), [("dst", "account_id")])
+    # Materialised once: the kind counts, the pair count and the backbone all read it.
+    inside = edges.semi_join(ids, [("src", "account_id")]).semi_join(ids.view(), [("dst", "account_id")]).cache()
     kinds = inside.group_by("kind").aggregate(n=_.count()).to_pyarrow().to_pylist()
     by_kind = {str(r["kind"]): int(r["n"]) for r in kinds}
     pairs = (
@@ -208,6 +209,7 @@ def campaign_edges(res: Results, campaign_id: str) -> GraphEdges | None:
         .filter(_.a != _.b)
         .group_by(["a", "b"])
         .aggregate(kinds=_.kind.nunique(), weight=_.weight.sum())
+        .cache()
     )
     total_pairs = int(pairs.count().to_pyarrow().as_py())
     rank_a = ibis.row_number().over(group_by=_.a, order_by=[ibis.desc(_.weight), _.b])

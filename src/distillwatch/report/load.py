@@ -42,7 +42,7 @@ class Results:
     missing: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     # One engine connection for every table, so they can be joined.
-    con: ibis.BaseBackend = field(default_factory=ibis.duckdb.connect)
+    con: ibis.BaseBackend = field(default_factory=lambda: _connect())
 
     def table(self, name: str) -> ibis.Table | None:
         return self.tables.get(name)
@@ -69,6 +69,12 @@ class Results:
             if {"account_id", "created_at"} <= set(t.columns):
                 return t.select("account_id", "created_at"), str(path)
         return None
+
+
+def _connect() -> ibis.BaseBackend:
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET enable_progress_bar = false")  # scan's own progress display owns the terminal
+    return con
 
 
 def load(directory: Path) -> Results:
