@@ -32,18 +32,11 @@ from distillwatch.campaigns.model import (
     Registration,
     write_campaigns,
 )
+from distillwatch.features.content import CAPABILITIES
 
 START = datetime(2026, 4, 22, tzinfo=UTC)
 DAYS = 44
-CAPS = [
-    "software_engineering",
-    "agentic_tool_use",
-    "long_horizon",
-    "math_reasoning",
-    "writing",
-    "chat",
-    "other",
-]
+CAPS = list(CAPABILITIES)
 
 
 def _ids(prefix: str, n: int) -> pa.Array:
