@@ -15,23 +15,34 @@ TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture
-def served(tmp_path):
+def _serve(tmp_path):
     results = write_results(tmp_path / "r", BASE_ROWS)
     accounts = write_accounts(tmp_path / "accounts.parquet", BASE_ACCOUNTS)
     db = tmp_path / "store.duckdb"
     decide(read_results(results), load_policy(), db, accounts_path=accounts, now=NOW)
-    app = create_app(db, load_policy(), [TOKEN, "second-token-abcdefghijkl"], poll_interval_s=0.05)
+    app = create_app(db, load_policy(), [TOKEN, "second-token-abcdefghijkl"], poll_interval_s=0.05, freeze_gc=False)
     with running(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield client, app, db, results, accounts
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A server of one's own, for tests that change the store."""
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One server for the tests that only read, or touch only their own accounts."""
+    yield from _serve(tmp_path_factory.mktemp("shared"))
 
 
 def _decide(client, account, ip="192.0.2.10", **kw):
     return client.post("/v1/decision", json={"account_id": account, "ip": ip, **kw}, headers=AUTH)
 
 
-def test_auth_is_required_everywhere_but_healthz(served):
-    client, *_ = served
+def test_auth_is_required_everywhere_but_healthz(shared):
+    client, *_ = shared
     assert client.get("/healthz").status_code == 200
     for method, path, body in [
         ("POST", "/v1/decision", {"account_id": "a", "ip": "192.0.2.1"}),
@@ -58,8 +69,8 @@ def test_auth_is_required_everywhere_but_healthz(served):
     )
 
 
-def test_decisions_for_flagged_and_clean_accounts(served):
-    client, *_ = served
+def test_decisions_for_flagged_and_clean_accounts(shared):
+    client, *_ = shared
     r = _decide(client, "atk-1", api_key_id="k1", model="m")
     assert r.status_code == 200
     body = r.json()
@@ -78,8 +89,8 @@ def test_decisions_for_flagged_and_clean_accounts(served):
     assert detail["detail"]["verdict"] == "attack" and detail["detail"]["policy_action"] == "block"
 
 
-def test_openapi_docs_behind_the_token(served):
-    client, *_ = served
+def test_openapi_docs_behind_the_token(shared):
+    client, *_ = shared
     assert client.get("/openapi.json").status_code == 401
     spec = client.get("/openapi.json", headers=AUTH).json()
     assert {"/v1/decision", "/v1/accounts/{account_id}", "/healthz"} <= set(spec["paths"])
@@ -130,16 +141,16 @@ def test_review_clears_and_forces_and_is_audited(served):
         (b"\xff\xfe\x00garbage", "body"),
     ],
 )
-def test_malformed_input_is_4xx_with_a_clear_message(served, payload, field):
-    client, *_ = served
+def test_malformed_input_is_4xx_with_a_clear_message(shared, payload, field):
+    client, *_ = shared
     r = client.post("/v1/decision", content=payload, headers={**AUTH, "Content-Type": "application/json"})
     assert 400 <= r.status_code < 500, r.text
     problems = r.json().get("problems", [])
     assert any(p["field"].startswith(field) for p in problems) or field == "body"
 
 
-def test_oversized_body_is_refused(served):
-    client, *_ = served
+def test_oversized_body_is_refused(shared):
+    client, *_ = shared
     big = b'{"account_id": "' + b"a" * 200_000 + b'", "ip": "192.0.2.1"}'
     r = client.post("/v1/decision", content=big, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 413
@@ -166,8 +177,8 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("account", HOSTILE)
-def test_hostile_account_ids_are_data(served, account):
-    client, app, db, *_ = served
+def test_hostile_account_ids_are_data(shared, account):
+    client, app, db, *_ = shared
     r = _decide(client, account)
     assert r.status_code == 200 and r.json()["action"] == "allow"
     r = client.post(
@@ -211,12 +222,12 @@ def test_hot_reload_under_load_drops_nothing(served):
     for t in threads:
         t.start()
     try:
-        first = app.state.holder.current.run_id
+        first = app.holder.current.run_id
         rows = [dict(r) for r in BASE_ROWS]
         rows[3] = {"account_id": "sus-1", "score": 0.99, "verdict": "attack", "campaign_id": "C1"}
         write_results(results, rows)
         out = decide(read_results(results), load_policy(), db, accounts_path=accounts, now=NOW)
-        assert wait_until(lambda: app.state.holder.current.run_id == out.run_id)
+        assert wait_until(lambda: app.holder.current.run_id == out.run_id)
         assert out.run_id != first
         n_before = len(answers)
         assert wait_until(lambda: len(answers) > n_before + 20)

@@ -9,6 +9,7 @@ being answered during a reload.  Every route but ``/healthz`` needs a bearer tok
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import ipaddress
 import json
@@ -25,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from distillwatch import __version__
 from distillwatch.respond import records
@@ -108,30 +109,44 @@ def load_tokens(tokens_file: str | Path | None = None) -> list[str]:
     return tokens
 
 
-class BodyLimit:
-    """ASGI middleware: refuse request bodies above ``limit`` bytes with 413, before any parsing.
+class DecisionService:
+    """The ASGI application `serve` runs: a bounded body reader and a fast path in front of FastAPI.
 
-    The body is read (bounded) before the application runs and replayed to it, so a
-    client cannot get past the limit by sending no or a false Content-Length.
+    Every request body is read first, bounded (413 above the limit, whatever Content-Length
+    claims).  ``POST /v1/decision`` with a valid token and a valid body is answered here,
+    straight from the snapshot: the gateway asks before every model call, so this path must
+    cost well under a millisecond.  Anything else, including every error case, goes to the
+    FastAPI application, which owns the error messages, the other routes and the OpenAPI docs.
     """
 
-    def __init__(self, app: Callable, limit: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+    def __init__(
+        self,
+        api: FastAPI,
+        holder: SnapshotHolder,
+        token_ok: Callable[[bytes], bool],
+        limit: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.api = api
+        self.holder = holder
+        self.token_ok = token_ok
         self.limit = limit
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
+            await self.api(scope, receive, send)
             return
+        auth = b""
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
                 await _send_413(send, self.limit)
                 return
+            if name == b"authorization":
+                auth = value
         chunks: list[bytes] = []
         total = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # client went away
+            if message["type"] != "http.request":  # the client went away
                 return
             chunk = message.get("body", b"")
             total += len(chunk)
@@ -142,6 +157,29 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if (
+            scope["path"] == "/v1/decision"
+            and auth[:7].lower() == b"bearer "
+            and self.token_ok(auth[7:].strip())
+        ):
+            try:
+                req = DecisionRequest.model_validate_json(body)
+            except ValidationError:
+                pass  # FastAPI answers with the field-by-field message
+            else:
+                answer = self.holder.current.answer(req.account_id, req.ip)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(answer)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": answer})
+                return
         replayed = False
 
         async def replay() -> dict:
@@ -151,7 +189,7 @@ class BodyLimit:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: wait for the disconnect
 
-        await self.app(scope, replay, send)
+        await self.api(scope, replay, send)
 
 
 async def _send_413(send: Callable, limit: int) -> None:
@@ -171,8 +209,9 @@ def create_app(
     tokens: list[str],
     poll_interval_s: float = 0.5,
     max_body_bytes: int = MAX_BODY_BYTES,
-) -> FastAPI:
-    """The FastAPI application; ``tokens`` must not be empty."""
+    freeze_gc: bool = True,
+) -> DecisionService:
+    """The service as an ASGI application (``.api`` is the FastAPI app); ``tokens`` must not be empty."""
     if not tokens:
         raise ValueError(
             f"no API tokens: set {TOKENS_ENV} (comma-separated) or {TOKENS_FILE_ENV} / --tokens-file"
@@ -184,6 +223,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(holder.refresh, True)
+        # Everything imported and loaded so far lives as long as the process: take it out of
+        # the cyclic garbage collector's scans, whose full passes otherwise stall requests.
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         poller = threading.Thread(
             target=holder.poll_forever,
             args=(poll_interval_s, stop),
@@ -196,6 +240,8 @@ def create_app(
         finally:
             stop.set()
             poller.join(timeout=5)
+            if freeze_gc:
+                gc.unfreeze()  # let interpreter shutdown free everything normally
 
     app = FastAPI(
         title="distillwatch decision service",
@@ -210,13 +256,16 @@ def create_app(
     )
     app.state.holder = holder
 
-    def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-        given = creds.credentials.encode() if creds is not None and creds.scheme.lower() == "bearer" else b""
+    def token_ok(given: bytes) -> bool:
         # Compare against every token, always, so the time taken says nothing about which one nearly matched.
         ok = False
         for t in token_bytes:
             ok |= hmac.compare_digest(given, t)
-        if not ok:
+        return ok
+
+    def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        given = creds.credentials.encode() if creds is not None and creds.scheme.lower() == "bearer" else b""
+        if not token_ok(given):
             raise HTTPException(
                 status_code=401,
                 detail="missing or invalid bearer token",
@@ -311,8 +360,7 @@ def create_app(
     async def docs() -> Response:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
-    return app
+    return DecisionService(app, holder, token_ok, max_body_bytes)
 
 
 def serve(
