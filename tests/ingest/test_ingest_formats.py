@@ -65,7 +65,7 @@ def _write_all(records: list[dict], folder: Path) -> dict[str, Path]:
 
 
 def test_all_formats_agree(tmp_path: Path) -> None:
-    records = _records(1000)
+    records = _records(600)
     paths = _write_all(records, tmp_path / "in")
     tables = {}
     for kind, path in paths.items():
@@ -74,7 +74,7 @@ def test_all_formats_agree(tmp_path: Path) -> None:
             path, work_dir=tmp_path / kind, options=options(batch_rows=128, json_block_bytes=4096)
         )
         assert_adds_up(result)
-        assert result.counts["exchanges"]["accepted"] == 1000, kind
+        assert result.counts["exchanges"]["accepted"] == 600, kind
         schema = pq.read_schema(result.exchanges_path)
         assert schema.equals(contract.EXCHANGES_SCHEMA), kind
         tables[kind] = pq.read_table(result.exchanges_path)

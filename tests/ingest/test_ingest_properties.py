@@ -63,7 +63,7 @@ def test_any_bytes_never_crash(data: bytes, suffix: str) -> None:
         _run(path)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=25)
 @given(data=st.binary(max_size=2000))
 def test_any_bytes_after_a_valid_header_never_crash(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as d:
@@ -75,7 +75,7 @@ def test_any_bytes_after_a_valid_header_never_crash(data: bytes) -> None:
         _run(path)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=35)
 @given(rows=st.lists(records, max_size=30), adapter=st.sampled_from(["contract", "chat", "otel"]))
 def test_any_json_objects_add_up(rows: list[dict], adapter: str) -> None:
     with tempfile.TemporaryDirectory() as d:
