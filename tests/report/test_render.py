@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from markdown_it import MarkdownIt
@@ -243,3 +244,27 @@ def test_signup_bins_window_ignores_stragglers():
     spread = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(200)]
     assert signup_bins(spread).unit == "week"
     assert signup_bins([]).bins == []
+
+
+def test_messy_but_valid_results_render(tmp_path: Path):
+    """Null scores, days as text, a campaign with no exchanges, naive timestamps: shown, not fatal."""
+    directory = tmp_path / "r"
+    write_results(directory, hostile=False)
+    accounts = pq.read_table(directory / "accounts.parquet")
+    scores = pa.array([None] * accounts.num_rows, pa.float64())
+    pq.write_table(
+        accounts.set_column(accounts.schema.get_field_index("score"), "score", scores),
+        directory / "accounts.parquet",
+    )
+    daily = pq.read_table(directory / "daily.parquet")
+    days = pa.array([d.isoformat() for d in daily["day"].to_pylist()])
+    pq.write_table(daily.set_column(0, "day", days), directory / "daily.parquet")
+    records = json.loads((directory / "campaigns.json").read_text())
+    records[1].update(
+        exchanges=0, first_seen="2026-04-24T00:00:00", last_seen="2026-04-24T00:00:00", capabilities={}
+    )
+    (directory / "campaigns.json").write_text(json.dumps(records))
+    md = render(directory)[1].read_text()
+    assert "| mean account score | n/a |" in md
+    assert "| 2026-04-24 | 1,520 | 60 | 25.3 | 4,100 |" in md
+    assert "0 exchanges through 12 accounts on 24 April 2026." in md

@@ -48,6 +48,10 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def score(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
 def big(x: int) -> str:
     """28_800_000 -> '28.8 million': how the figure is said in a letter."""
     for size, word in ((1e9, "billion"), (1e6, "million")):
@@ -436,7 +440,7 @@ class _Builder:
         note = ""
         if self.accounts is not None:
             listed = self.accounts.members.get(c.campaign_id, 0)
-            rows.append(["mean account score", f"{self.accounts.mean_score.get(c.campaign_id, 0.0):.2f}"])
+            rows.append(["mean account score", score(self.accounts.mean_score.get(c.campaign_id))])
             if listed != c.accounts:
                 note = f"accounts.parquet lists {listed:,} accounts in this campaign, campaigns.json says {c.accounts:,}."
         return Table("Key figures", ["measure", "value"], rows, [False, True], note)
@@ -616,7 +620,7 @@ class _Builder:
     def top_accounts(self, c: Campaign) -> Table:
         top = self.accounts.top[c.campaign_id] if self.accounts else []
         rows = [
-            [r["account_id"], f"{r['score']:.2f}", r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
+            [r["account_id"], score(r["score"]), r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
             for r in top
         ]
         return Table(
@@ -661,7 +665,7 @@ class _Builder:
             )
         )
         rows = [
-            [r["account_id"], f"{r['score']:.2f}", r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
+            [r["account_id"], score(r["score"]), r["verdict"], clean(r.get("reasons"), REASON_CHARS)]
             for r in a.flagged_outside_top
         ]
         s.blocks.append(

@@ -27,7 +27,7 @@ class AccountFigures:
     scanned: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
     members: dict[str, int] = field(default_factory=dict)  # campaign_id -> accounts in accounts.parquet
-    mean_score: dict[str, float] = field(default_factory=dict)
+    mean_score: dict[str, float | None] = field(default_factory=dict)
     top: dict[str, list[dict]] = field(default_factory=dict)  # campaign_id -> highest-scoring members
     flagged_outside: int = 0
     flagged_outside_top: list[dict] = field(default_factory=list)
@@ -50,7 +50,7 @@ def account_figures(res: Results) -> AccountFigures | None:
         .to_pylist()
     )
     out.members = {r["campaign_id"]: int(r["n"]) for r in per}
-    out.mean_score = {r["campaign_id"]: float(r["mean_score"]) for r in per}
+    out.mean_score = {r["campaign_id"]: r["mean_score"] for r in per}
 
     cols = ["account_id", "score", "verdict", "campaign_id"] + (["reasons"] if "reasons" in t.columns else [])
     rank = ibis.row_number().over(group_by=_.campaign_id, order_by=[ibis.desc(_.score), _.account_id])
