@@ -60,6 +60,10 @@ class Infrastructure(BaseModel):
     sticky_days: int = Field(7, ge=1, description="days an account keeps its exit (sticky rotation)")
     ipv6_share: float = Field(0.0, ge=0, le=1, description="share of exits that are IPv6 (where the pool has them)")
     shared_client: bool = Field(True, description="one client stack (user agent) across all accounts")
+    home_country: str = Field("CN", description="where the operator really sits (a region the provider does not serve)")
+    leak_share: float = Field(
+        0.0, ge=0, le=1, description="share of requests sent from the operator's own network, bypassing the proxy"
+    )
 
 
 class Prompting(BaseModel):
@@ -190,7 +194,8 @@ def tactics(level: Evasion, *, countries: list[str], operator_utc_offset: float)
                 pattern="burst", waves=3, wave_hours=2, email_style="disposable", accounts_per_payment=40
             ),
             "infrastructure": Infrastructure(
-                kind="datacenter", countries=countries, pool_size=300, rotation="per_request", shared_client=True
+                kind="datacenter", countries=countries, pool_size=300, rotation="per_request", shared_client=True,
+                leak_share=0.003,
             ),
             "prompting": Prompting(templates=6, paraphrase="none", cot_share=0.95, cot_in_system=0.0, turns=1.0),
             "timing": Timing(pattern="flat", rate_sigma=0.1, active_day_share=1.0, turn_gap_seconds=4),
@@ -203,7 +208,7 @@ def tactics(level: Evasion, *, countries: list[str], operator_utc_offset: float)
             ),
             "infrastructure": Infrastructure(
                 kind="residential", countries=countries, pool_size=6000, rotation="per_session", ipv6_share=0.1,
-                shared_client=False,
+                shared_client=False, leak_share=0.0005,
             ),
             "prompting": Prompting(
                 templates=24, paraphrase="light", cot_share=0.7, cot_in_system=0.6, turns=2.0, tools_vary=False,

@@ -192,6 +192,8 @@ class Engine:
         sticky = a["addr0"][acct] + ((d + a["phase"][acct]) // np.maximum(a["change_days"][acct], 1)) % naddr
         per_req = a["addr0"][acct] + (rng.random(m) * naddr).astype(np.int64)
         addr = np.where(rot[conv] == STICKY, sticky, np.where(rot[conv] == PER_SESSION, per_conv[conv], per_req))
+        leak = (src[conv] == SRC_ATTACK) & (rng.random(m) < a["leak_p"][acct])
+        addr = np.where(leak, a["leak0"][acct] + rng.integers(0, 3, m), addr)
         # System prompt, chain-of-thought, tools
         cot_p = np.where(genuine, 0.02, a["cot_p"][conv_acct])
         cot_sys_p = np.where(genuine, 0.0, a["cot_sys_p"][conv_acct])

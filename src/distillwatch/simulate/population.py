@@ -175,7 +175,7 @@ class Builder:
             campaign=-1, rate=1.0, p_active=0.2, life0=0, life1=days - 1, tz=0.0, timing=HUMAN, profile=0,
             turns=1.6, gap=90.0, rot=STICKY, change_days=14, ua0=0, ua1=0, ua_p=0.0, nkeys=1, org=-1,
             sys_p=0.2, org_sys=0, tools=0, tools_p=0.0, cot_p=0.03, cot_sys_p=0.0, genuine_p=0.0,
-            mini_p=0.3, adopt_s=np.inf, weekend=0.6, src=SRC_BENIGN, phase=0,
+            mini_p=0.3, adopt_s=np.inf, weekend=0.6, src=SRC_BENIGN, phase=0, leak0=0, leak_p=0.0,
         )
         defaults.update(cols)
         defaults["group"] = G[group]
@@ -377,6 +377,11 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
         start = b.addresses(network.draw(rng, exits(inf.pool_size)))
         addr0, naddr = np.full(n, start), inf.pool_size
         rot = PER_REQUEST if inf.rotation == "per_request" else PER_SESSION
+    # The operator's own lines: the occasional request sent without the proxy (a real operational slip).
+    home_rows = t.select(kind="residential", country=inf.home_country)
+    if len(home_rows) == 0:
+        home_rows = t.select(kind="residential")
+    leak0 = b.addresses(network.draw(rng, home_rows[rng.integers(0, len(home_rows), 3)]))
     # Per-account volume: the campaign's exchanges spread over its accounts' active days.
     spread = rng.lognormal(0, tm.rate_sigma, n)
     spread /= spread.mean()
@@ -415,15 +420,18 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
         ua0=ua0, ua1=ua1, ua_p=ua_p, nkeys=rng.integers(1, 4, n),
         sys_p=np.where(rng.random(n) < 0.3, 0.8, 0.02) if humanlike else 0.2, cot_p=pr.cot_share,
         cot_sys_p=pr.cot_in_system, genuine_p=c.mixing.genuine_share, mini_p=0.0, adopt_s=release_pivot,
-        weekend=weekend, src=SRC_ATTACK,
+        weekend=weekend, src=SRC_ATTACK, leak0=leak0, leak_p=inf.leak_share,
         tools=pr.tools, tools_p=1.0 if (pr.tools and pr.tools_always) else 0.0, phase=rng.integers(0, 30, n),
     )
     # Registration records
-    cs = (c0 - 0) * 86400.0
     if reg.pattern == "burst":
-        wave = rng.integers(0, reg.waves, n)
-        wave_t = cs - reg.lead_days * 86400 + np.linspace(0, max(0, (life0.max() - c0)) * 86400, reg.waves)[wave]
-        created = wave_t + rng.random(n) * reg.wave_hours * 3600
+        # Accounts are made in waves, each shortly before its accounts go to work: group accounts by
+        # first day of use; a wave registers within wave_hours, lead_days ahead, waves at least a day apart.
+        wave = np.minimum((np.argsort(np.argsort(life0, kind="stable")) * reg.waves) // n, reg.waves - 1)
+        first_use = np.array([life0[wave == w].min() if (wave == w).any() else c0 for w in range(reg.waves)])
+        wave_day = first_use - reg.lead_days - (reg.waves - 1 - np.arange(reg.waves)) * (first_use == c0)
+        wave_t = wave_day * 86400.0 + rng.uniform(0, 24 - reg.wave_hours, reg.waves) * 3600
+        created = wave_t[wave] + rng.random(n) * reg.wave_hours * 3600
         created = np.minimum(created, life0 * 86400.0)
     else:
         created = b.ages(n, 420)  # aged accounts: bought or farmed long before
