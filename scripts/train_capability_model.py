@@ -205,6 +205,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=float, default=8.0, help="inverse regularisation strength")
+    ap.add_argument("--human-weight", type=float, default=1.0, help="sample weight of human-written prompts")
     args = ap.parse_args()
 
     examples = load_examples(args.shared)
@@ -218,7 +219,9 @@ def main() -> None:
     sources = np.array([e[2] for e in examples])
     X = cap.features(pa.array(texts))
     clf = LogisticRegression(C=args.C, max_iter=3000, class_weight="balanced", solver="lbfgs")
-    clf.fit(X[train], labels[train])
+    # Human-written prompts are what a provider's benign traffic looks like but are few; weigh them up.
+    weight = np.where(np.isin(sources[train], list(HUMAN_SOURCES)), args.human_weight, 1.0)
+    clf.fit(X[train], labels[train], sample_weight=weight)
 
     # Evaluate through the same code path the product uses (weights -> numpy scores).
     order = [list(clf.classes_).index(c) for c in CLASSES]
@@ -236,7 +239,8 @@ def main() -> None:
         "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "features": {"version": cap.FEATURE_VERSION, "hash_bits": cap.HASH_BITS, "n_features": cap.N_FEATURES,
                      "kind": "hashed word unigrams+bigrams (md5), log2 length and line-count buckets"},
-        "model": f"multinomial logistic regression (scikit-learn, C={args.C}, class_weight=balanced), float16 weights",
+        "model": f"multinomial logistic regression (scikit-learn, C={args.C}, class_weight=balanced, "
+                 f"human-written sample weight {args.human_weight}), float16 weights",
         "classes": list(CLASSES),
         "training_data": {s: LICENCES[s] for s in used},
         "examples": {"train": len(train), "test": len(test),

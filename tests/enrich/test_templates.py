@@ -119,3 +119,14 @@ def test_chunked_and_large_string_inputs() -> None:
     assert T.template_hash(pa.chunked_array([base[:1], base[1:]])).to_pylist() == want
     assert T.template_hash(pa.array(base, pa.large_string())).to_pylist() == want
     assert T.minhash(pa.array([], pa.string())).shape == (0, 64)
+
+
+def test_union_sketch_from_raw_signatures() -> None:
+    """The element-wise min of raw signatures is exactly the raw signature of the union of shingle sets."""
+    words = [f"w{i}" for i in range(40)]
+    a = " ".join(words[:25])
+    b = " ".join(words[23:])  # overlaps a by two words, so shingles(a) | shingles(b) == shingles(a + rest of b)
+    c = " ".join(words)
+    raw = T.minhash(pa.array([a, b, c]), densify=False)
+    assert np.array_equal(np.minimum(raw[0], raw[1]), raw[2])
+    assert np.array_equal(T.densify_signatures(raw), T.minhash(pa.array([a, b, c])))

@@ -190,7 +190,9 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray, k: int = 3, normalized: bo
     return row[keep], h[keep]
 
 
-def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, normalized: bool = False) -> np.ndarray:
+def minhash(
+    texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, normalized: bool = False, densify: bool = True
+) -> np.ndarray:
     """(n, num_perm) uint64 MinHash signatures of word k-shingles of the normalised texts.
 
     Uses one-permutation hashing with densification (Shrivastava & Li, 2014):
@@ -200,6 +202,12 @@ def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, n
     similarity.  This costs O(shingles) instead of O(shingles x num_perm), and
     the fixed hash makes signatures comparable across scans.  Null or empty
     texts get a signature of all ``EMPTY_SIGNATURE``.
+
+    To sketch a *union* of texts (e.g. all templates of a campaign), take
+    ``densify=False`` signatures, combine them with an element-wise minimum,
+    then call ``densify_signatures`` once: the minimum of raw bins is exactly
+    the union's raw bins, whereas the minimum of densified signatures is only
+    approximately the union's signature.
     """
     norm = as_strings(texts) if normalized else normalize(texts)
     # filled copies of one template normalise to the same string: sign each distinct one once
@@ -211,7 +219,9 @@ def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, n
     if len(sh):
         bins = ((sh >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
         np.minimum.at(sig, row * num_perm + bins, sh)
-    sig = _densify(sig.reshape(n, num_perm))
+    sig = sig.reshape(n, num_perm)
+    if densify:
+        sig = densify_signatures(sig)
     out = np.full((len(norm), num_perm), EMPTY_SIGNATURE, dtype=np.uint64)
     valid = valid_mask(enc.indices)
     if valid.any():
@@ -219,8 +229,12 @@ def minhash(texts: pa.Array | pa.ChunkedArray, num_perm: int = 64, k: int = 3, n
     return out
 
 
-def _densify(sig: np.ndarray) -> np.ndarray:
-    """Fill empty bins from the next non-empty bin to the right (circular), offset by the distance."""
+def densify_signatures(sig: np.ndarray) -> np.ndarray:
+    """Fill empty bins (``EMPTY_SIGNATURE``) from the next non-empty bin to the right (circular), offset by the distance.
+
+    Rows with no non-empty bin stay all ``EMPTY_SIGNATURE``.
+    """
+    sig = np.asarray(sig, dtype=np.uint64)
     n, p = sig.shape
     empty = sig == EMPTY_SIGNATURE
     if not empty.any():
@@ -275,6 +289,7 @@ __all__ = [
     "minhash",
     "lsh_bands",
     "shingle_hashes",
+    "densify_signatures",
     "jaccard_estimate",
     "EMPTY_SIGNATURE",
 ]
