@@ -20,7 +20,9 @@ def _serve(tmp_path):
     accounts = write_accounts(tmp_path / "accounts.parquet", BASE_ACCOUNTS)
     db = tmp_path / "store.duckdb"
     decide(read_results(results), load_policy(), db, accounts_path=accounts, now=NOW)
-    app = create_app(db, load_policy(), [TOKEN, "second-token-abcdefghijkl"], poll_interval_s=0.05, freeze_gc=False)
+    app = create_app(
+        db, load_policy(), [TOKEN, "second-token-abcdefghijkl"], poll_interval_s=0.05, freeze_gc=False
+    )
     with running(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield client, app, db, results, accounts
 
@@ -250,3 +252,38 @@ def test_tokens_from_env_and_file(tmp_path, monkeypatch):
         load_tokens()
     with pytest.raises(ValueError, match="no API tokens"):
         create_app(tmp_path / "db", load_policy(), [])
+
+
+def test_signup_endpoint(served, tmp_path):
+    client, app, *_ = served
+    r = client.post("/v1/signup", json={"email": "a@x.example", "signup_ip": "198.51.100.1"})
+    assert r.status_code == 401
+    r = client.post("/v1/signup", json={"email": "a@x.example", "signup_ip": "not-an-ip"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "signup_ip"
+    # the payment fingerprint of blocked atk-1/atk-2 (from the decision run)
+    r = client.post(
+        "/v1/signup",
+        json={
+            "account_id": "n1",
+            "email": "n1@x.example",
+            "signup_ip": "2001:db8:7::1",
+            "payment_fingerprint": "pay-x",
+        },
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["action"] == "deny" and r.json()["reason_codes"] == ["SIGNUP-FLAGGED-PAYMENT"]
+    # the campaign's e-mail domain is an indicator
+    r = client.post("/v1/signup", json={"email": "someone@mailbox.example"}, headers=AUTH).json()
+    assert r["action"] == "deny" and r["reason_codes"] == ["SIGNUP-CAMPAIGN-INDICATOR"]
+    # the service remembers its own sign-ups: the sixth from one address is shared
+    for i in range(5):
+        r = client.post(
+            "/v1/signup", json={"email": f"u{i}@uni{i}.example", "signup_ip": "2001:db8:5::99"}, headers=AUTH
+        ).json()
+    assert r["facts"]["shared_address"] == 4 and r["action"] == "allow"
+    r = client.post(
+        "/v1/signup", json={"email": "u9@uni9.example", "signup_ip": "2001:db8:5::99"}, headers=AUTH
+    )
+    assert r.json()["action"] == "verify" and "SIGNUP-SHARED-ADDRESS" in r.json()["reason_codes"]
+    assert client.post("/v1/signup", json={}, headers=AUTH).json()["action"] == "allow"

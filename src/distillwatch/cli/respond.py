@@ -221,6 +221,14 @@ def serve_command(
         float, typer.Option("--poll-interval", min=0.05, help="Seconds between store checks.")
     ] = 0.5,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    network_list: Annotated[
+        list[Path] | None, typer.Option("--network-list", help="Extra CIDR list for /v1/signup; repeatable.")
+    ] = None,
+    email_list: Annotated[
+        list[Path] | None,
+        typer.Option("--email-list", help="Extra disposable/patterned domains; repeatable."),
+    ] = None,
+    mmdb: Annotated[Path | None, typer.Option("--mmdb", help="A MaxMind-format database (optional).")] = None,
 ) -> None:
     """Serve decisions to gateways over HTTP (FastAPI + uvicorn); OpenAPI docs at /docs."""
     from distillwatch.respond.policy import PolicyError, load_policy
@@ -236,7 +244,95 @@ def serve_command(
     except (PolicyError, ValueError) as exc:
         _fail(str(exc))
         return
-    serve(_db(db), pol, host, port, tokens, access_log=access_log, poll_interval_s=poll_interval)
+    serve(
+        _db(db),
+        pol,
+        host,
+        port,
+        tokens,
+        access_log=access_log,
+        poll_interval_s=poll_interval,
+        network_lists=network_list,
+        email_lists=email_list,
+        mmdb=mmdb,
+    )
+
+
+def signup_risk_command(
+    accounts: Annotated[
+        Path,
+        typer.Argument(help="Registrations: account_id, created_at, email, signup_ip, payment_fingerprint."),
+    ],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy YAML (its `signup` section).")
+    ] = None,
+    db: Annotated[Path | None, typer.Option("--db", help=DB_HELP)] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write one row per registration (Parquet).")
+    ] = Path("signup_risk.parquet"),
+    network_list: Annotated[
+        list[Path] | None,
+        typer.Option("--network-list", help="Extra CIDR list (datacenter/vpn/tor); repeatable."),
+    ] = None,
+    mmdb: Annotated[Path | None, typer.Option("--mmdb", help="A MaxMind-format database (optional).")] = None,
+    email_list: Annotated[
+        list[Path] | None,
+        typer.Option("--email-list", help="Extra disposable/patterned domain list; repeatable."),
+    ] = None,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="Remember them for later sign-ups.")
+    ] = True,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who runs this (audit trail).")] = None,
+    show: Annotated[int, typer.Option("--show", min=0)] = 20,
+) -> None:
+    """Score registrations before the accounts send anything: allow, verify or deny, with reasons."""
+    from datetime import timedelta as _td
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from distillwatch.enrich.email import EmailLists
+    from distillwatch.enrich.network import ListFormatError, NetworkLists
+    from distillwatch.respond import signup
+    from distillwatch.respond.policy import PolicyError, load_policy
+    from distillwatch.respond.records import StoreBusy, short_connection
+    from distillwatch.respond.results import ResultsError, read_account_attributes
+    from distillwatch.respond.text import safe
+
+    try:
+        pol = load_policy(policy)
+        table = read_account_attributes(accounts)
+        net = NetworkLists.load(extra_paths=network_list or None, mmdb=mmdb)
+        mail = EmailLists.load(extra_paths=email_list or None)
+        now = datetime.now(UTC)
+        earliest = pc.min(table["created_at"]).as_py() or now
+        store_path = _db(db)
+        context = signup.SignupContext.empty()
+        if store_path.exists():
+            with short_connection(store_path) as con:
+                context = signup.load_context(con, earliest - _td(hours=pol.signup.window_hours))
+        scored = signup.score_signups(table, pol, context, net, mail, now)
+        pq.write_table(scored, out)
+        if record:
+            signup.record_signups(store_path, scored, _actor(actor), now)
+    except (PolicyError, ResultsError, StoreBusy, ListFormatError, OSError) as exc:
+        _fail(str(exc))
+        return
+    counts = {a: int(pc.sum(pc.equal(scored["action"], a)).as_py() or 0) for a in ("allow", "verify", "deny")}
+    console.print(f"{scored.num_rows} registrations: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    flagged = scored.filter(pc.not_equal(scored["action"], "allow"))
+    if flagged.num_rows and show:
+        tbl = Table("account", "action", "reasons", "e-mail domain", "prefix")
+        for r in flagged.slice(0, show).to_pylist():
+            tbl.add_row(
+                safe(r["account_id"], 40),
+                r["action"],
+                safe(", ".join(r["reason_codes"]), 80),
+                safe(r["email_domain"], 40),
+                safe(r["ip_prefix"], 45),
+            )
+        console.print(tbl)
+    console.print(f"wrote {safe(out, 300)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -244,3 +340,4 @@ def register(app: typer.Typer) -> None:
     app.command("audit")(audit_command)
     app.command("review")(review_command)
     app.command("serve")(serve_command)
+    app.command("signup-risk")(signup_risk_command)

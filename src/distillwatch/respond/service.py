@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -31,7 +33,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from distillwatch import __version__
 from distillwatch.respond import records
 from distillwatch.respond.policy import ACTIONS, Policy
+from distillwatch.respond.signup import HISTORY_COLUMNS, SignupContext, score_signups
 from distillwatch.respond.snapshot import SnapshotHolder
+
+# One registration as the sign-up scorer reads it (the accounts table's fields).
+SIGNUP_INPUT = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("email", pa.string()),
+        ("signup_ip", pa.string()),
+        ("payment_fingerprint", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 TOKENS_ENV = "DISTILLWATCH_API_TOKENS"
 TOKENS_FILE_ENV = "DISTILLWATCH_API_TOKENS_FILE"
@@ -90,6 +104,63 @@ class ReviewRequest(BaseModel):
     note: str = Field(min_length=1, max_length=2000)
     analyst: str = Field(min_length=1, max_length=200)
     expires_in_seconds: int | None = Field(None, ge=60, le=365 * 86400)
+
+
+class SignupRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    account_id: str | None = Field(None, max_length=MAX_ID)
+    email: str | None = Field(None, max_length=320, description="address, or only its domain")
+    signup_ip: str | None = Field(None, max_length=64)
+    payment_fingerprint: str | None = Field(None, max_length=MAX_ID)
+    created_at: datetime | None = Field(None, description="registration time; default now")
+
+    @field_validator("signup_ip")
+    @classmethod
+    def _valid_ip(cls, v: str | None) -> str | None:
+        return None if v is None else DecisionRequest._valid_ip(v)
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return v if v is None or v.tzinfo is not None else v.replace(tzinfo=UTC)
+
+
+class SignupResponse(BaseModel):
+    action: Literal["allow", "verify", "deny"]
+    reason_codes: list[str]
+    facts: dict[str, Any] = Field(description="what the rules were tested on")
+
+
+class RecentSignups:
+    """Sign-ups this service scored, kept in memory (bounded) so the next ones are compared with them.
+
+    The store holds batch-scored sign-ups; the service only reads the store, so its own
+    sign-ups live here until restart.
+    """
+
+    def __init__(self, max_rows: int = 100_000) -> None:
+        self.max_rows = max_rows
+        self._tables: list[pa.Table] = []
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def add(self, rows: pa.Table) -> None:
+        with self._lock:
+            self._tables.append(rows)
+            self._rows += rows.num_rows
+            while self._rows > self.max_rows and len(self._tables) > 1:
+                self._rows -= self._tables.pop(0).num_rows
+
+    def table(self, since: datetime) -> pa.Table:
+        with self._lock:
+            tables = list(self._tables)
+        if not tables:
+            return HISTORY_COLUMNS.empty_table()
+        t = pa.concat_tables(tables)
+        return t.filter(
+            pc.greater_equal(t["created_at"], pa.scalar(since, t.schema.field("created_at").type))
+        )
 
 
 def load_tokens(tokens_file: str | Path | None = None) -> list[str]:
@@ -210,6 +281,9 @@ def create_app(
     poll_interval_s: float = 0.5,
     max_body_bytes: int = MAX_BODY_BYTES,
     freeze_gc: bool = True,
+    network_lists: list[Path] | None = None,
+    email_lists: list[Path] | None = None,
+    mmdb: Path | None = None,
 ) -> DecisionService:
     """The service as an ASGI application (``.api`` is the FastAPI app); ``tokens`` must not be empty."""
     if not tokens:
@@ -308,6 +382,59 @@ def create_app(
     async def decision(req: DecisionRequest) -> Response:
         return Response(holder.current.answer(req.account_id, req.ip), media_type="application/json")
 
+    recent = RecentSignups()
+    lists: dict[str, Any] = {}
+
+    def _lists() -> tuple[Any, Any]:
+        # Loaded on first use (a few seconds); shared by every later sign-up.
+        with lists_lock:
+            if not lists:
+                from distillwatch.enrich.email import EmailLists
+                from distillwatch.enrich.network import NetworkLists
+
+                lists["net"] = NetworkLists.load(extra_paths=network_lists or None, mmdb=mmdb)
+                lists["mail"] = EmailLists.load(extra_paths=email_lists or None)
+        return lists["net"], lists["mail"]
+
+    lists_lock = threading.Lock()
+
+    def _score_signup(body: SignupRequest) -> dict[str, Any]:
+        snap = holder.current
+        now = datetime.now(UTC)
+        since = now - timedelta(hours=policy.signup.window_hours)
+        ctx = snap.signup_context
+        history = pa.concat_tables([ctx.history, recent.table(since)])
+        ctx = SignupContext(history, ctx.flagged_payments, ctx.indicator_prefixes, ctx.indicator_domains)
+        row = pa.Table.from_pylist([body.model_dump()], schema=SIGNUP_INPUT)
+        net, mail = _lists()
+        scored = score_signups(row, policy, ctx, net, mail, now)
+        recent.add(
+            scored.select(HISTORY_COLUMNS.names)
+            .cast(HISTORY_COLUMNS)
+            .set_column(
+                0,
+                "created_at",
+                pc.fill_null(scored["created_at"], pa.scalar(now, HISTORY_COLUMNS.field(0).type)),
+            )
+        )
+        (out,) = scored.to_pylist()
+        facts = {
+            k: v
+            for k, v in out.items()
+            if k
+            not in ("action", "reason_codes", "account_id", "signup_ip", "payment_fingerprint", "created_at")
+        }
+        return {"action": out["action"], "reason_codes": out["reason_codes"], "facts": facts}
+
+    @app.post(
+        "/v1/signup",
+        response_model=SignupResponse,
+        dependencies=auth,
+        summary="Risk of a registration, before the account sends anything: allow, verify or deny",
+    )
+    async def signup_risk(body: SignupRequest) -> dict[str, Any]:
+        return await asyncio.to_thread(_score_signup, body)
+
     @app.get("/v1/accounts/{account_id:path}", dependencies=auth, summary="An account's decision and why")
     async def account(account_id: str) -> dict[str, Any]:
         if not account_id or len(account_id) > MAX_ID:
@@ -371,8 +498,19 @@ def serve(
     tokens: list[str],
     access_log: bool = False,
     poll_interval_s: float = 0.5,
+    network_lists: list[Path] | None = None,
+    email_lists: list[Path] | None = None,
+    mmdb: Path | None = None,
 ) -> None:
     import uvicorn
 
-    app = create_app(db, policy, tokens, poll_interval_s=poll_interval_s)
+    app = create_app(
+        db,
+        policy,
+        tokens,
+        poll_interval_s=poll_interval_s,
+        network_lists=network_lists,
+        email_lists=email_lists,
+        mmdb=mmdb,
+    )
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", lifespan="on")

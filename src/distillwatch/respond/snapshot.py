@@ -14,16 +14,16 @@ import ipaddress
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from distillwatch.respond import records
 from distillwatch.respond.decide import apply_overrides
 from distillwatch.respond.policy import Policy
+from distillwatch.respond.signup import SignupContext, load_context
 
 REASON_CAMPAIGN_PREFIX = "CAMPAIGN-PREFIX"
 
@@ -38,8 +38,8 @@ class Snapshot:
     rows: pa.Table  # the served decisions (for GET /v1/accounts/{id})
     index: dict[str, int]  # account_id -> row in ``rows``
     campaign_prefixes: dict[str, str] = field(default_factory=dict)  # network prefix -> campaign_id
-    flagged_payments: frozenset[str] = frozenset()
     unknown_answer: bytes = b""
+    signup_context: SignupContext = field(default_factory=SignupContext.empty)
 
     def answer(self, account_id: str, ip: str | None = None) -> bytes:
         """The JSON answer for an account; an unknown account on a campaign's prefix is flagged."""
@@ -135,11 +135,7 @@ def load_snapshot(db: str | Path, policy: Policy, now: datetime | None = None) -
             "AND kind IN ('ipv4-prefix', 'ipv6-prefix') AND confidence >= ?",
             [run_id, policy.service.campaign_prefix_min_confidence],
         )
-        payments = records.fetch_arrow(
-            con,
-            "SELECT DISTINCT payment_fingerprint FROM respond_flagged_payments WHERE run_id = ?",
-            [run_id],
-        )
+        signup_context = load_context(con, now - timedelta(hours=policy.signup.window_hours))
     mem = duckdb.connect()
     served = apply_overrides(mem, decisions.drop_columns(["run_id", "evidence_fp"]), overrides, policy)
     mem.register("served", served)
@@ -174,8 +170,8 @@ def load_snapshot(db: str | Path, policy: Policy, now: datetime | None = None) -
         rows=served,
         index={a: i for i, a in enumerate(order)},
         campaign_prefixes=prefixes,
-        flagged_payments=frozenset(pc.drop_null(payments["payment_fingerprint"]).to_pylist()),
         unknown_answer=unknown,
+        signup_context=signup_context,
     )
 
 
