@@ -100,40 +100,39 @@ def test_precomputed_email_shapes_are_used(con, tmp_path):
     assert read_fingerprints(d)["C1"].email_patterns == {"a9": 1.0}
 
 
-def test_indicator_specificity_counts_campaign_and_other_carriers():
+def test_campaign_indicators_list_every_shared_value_with_its_specificity():
     import ibis
 
-    from distillwatch.intel.profile import indicator_specificity
+    from distillwatch.intel.profile import campaign_indicators
 
     members = pa.table(
         {"account_id": ["a", "b", "c", "d", "e"], "campaign_id": ["C1", "C1", "C2", None, None]}
     )
+    ts = pa.array([T0 + timedelta(hours=h) for h in range(7)], pa.timestamp("us", tz="UTC"))
     ex = ibis.memtable(
         pa.table(
             {
-                "account_id": ["a", "a", "b", "c", "d", "e"],
-                "prefix": ["203.0.113.0/24"] * 3 + ["198.51.100.0/24", "198.51.100.0/24", "192.0.2.0/24"],
-                "asn": pa.array([16509, 16509, 16509, 16509, 16509, 16509], pa.int64()),
+                "account_id": ["a", "a", "b", "c", "d", "e", "b"],
+                "ts": ts,
+                "prefix": ["203.0.113.0/24"] * 3
+                + ["198.51.100.0/24"] * 2
+                + ["192.0.2.0/24", "2001:db8:1::/48"],
+                "asn": pa.array([16509] * 6 + [64500], pa.int64()),
             }
         )
     )
     facts = ibis.memtable(pa.table({"account_id": ["a", "b", "d"], "template_hash": ["1", "1", "2"]}))
     recs = ibis.memtable(pa.table({"account_id": ["a", "b", "e"], "email_domain": ["x.example"] * 3}))
-    indicators = pa.table(
-        {
-            "campaign_id": ["C1", "C1", "C1", "C1", "C2"],
-            "type": ["ipv4-prefix", "asn", "template-hash", "email-domain", "ipv4-prefix"],
-            "value": ["203.0.113.0/24", "16509", "1", "x.example", "198.51.100.0/24"],
-        }
-    )
+    rows = campaign_indicators(members, ex, facts, recs).to_pylist()
     got = {
-        (r["campaign_id"], r["type"]): (r["campaign_accounts"], r["other_accounts"])
-        for r in indicator_specificity(indicators, members, ex, facts, recs).to_pylist()
+        (r["campaign_id"], r["type"], r["value"]): (r["campaign_accounts"], r["other_accounts"], r["count"])
+        for r in rows
     }
     assert got == {
-        ("C1", "ipv4-prefix"): (2, 0),  # only the campaign uses it: shareable
-        ("C1", "asn"): (2, 2),  # a cloud ASN: half its users are in no campaign
-        ("C1", "template-hash"): (2, 0),
-        ("C1", "email-domain"): (2, 1),
-        ("C2", "ipv4-prefix"): (1, 1),
-    }
+        ("C1", "ipv4-prefix", "203.0.113.0/24"): (2, 0, 3),  # only the campaign uses it: shareable
+        ("C1", "asn", "16509"): (2, 2, 3),  # a cloud ASN: as many users in no campaign
+        ("C1", "template-hash", "1"): (2, 0, 2),
+        ("C1", "email-domain", "x.example"): (2, 1, 2),
+    }  # one carrier is not enough: C2's prefix, b's IPv6 /48 and ASN 64500 are not listed
+    first = next(r for r in rows if r["type"] == "ipv4-prefix")
+    assert first["first_seen"] == T0 and first["last_seen"] == T0 + timedelta(hours=2)

@@ -220,25 +220,46 @@ def test_indicators_honest_customers_share_are_not_exported(results, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from distillwatch.intel.track import SPECIFICITY_FILE
+    from distillwatch.intel.profile import INDICATOR_SCHEMA
+    from distillwatch.intel.track import INDICATORS_FILE
 
-    pq.write_table(
-        pa.table(
+    rows = [
+        ("asn", "64500", 100, 900),  # also listed in the campaign record; honest users carry it
+        ("ipv4-prefix", "203.0.113.0/24", 100, 2),
+        ("ipv4-prefix", "100.64.3.0/24", 40, 0),  # beyond the record's top list: exported from the tables
+        ("ipv4-prefix", "100.64.4.0/24", 1, 0),  # one carrier
+    ]
+    table = pa.Table.from_pylist(
+        [
             {
-                "campaign_id": ["C1", "C1"],
-                "type": ["asn", "ipv4-prefix"],
-                "value": ["64500", "203.0.113.0/24"],
-                "campaign_accounts": [100, 100],
-                "other_accounts": [900, 2],
+                "campaign_id": "C1",
+                "type": t,
+                "value": v,
+                "campaign_accounts": i,
+                "other_accounts": o,
+                "count": 10 * i,
+                "first_seen": NOW,
+                "last_seen": NOW,
             }
-        ),
-        results / SPECIFICITY_FILE,
+            for t, v, i, o in rows
+        ],
+        schema=INDICATOR_SCHEMA,
     )
+    pq.write_table(table, results / INDICATORS_FILE)
     out = tmp_path / "b.json"
     res = export_results(results, out, campaign_id="C1", now=NOW)
     bundle, _ = _objects(out)
     patterns = {o.pattern: o for o in bundle.objects if o.type == "indicator"}
     assert "[autonomous-system:number = 64500]" not in patterns
     assert res.skipped["asn also carried by accounts outside any campaign"] == 1
+    assert res.skipped["ipv4-prefix carried by fewer than 2 of the campaign's accounts"] == 1
     kept = patterns["[ipv4-addr:value ISSUBSET '203.0.113.0/24']"]
     assert "Seen on 100 of its accounts and 2 others." in kept.description
+    assert "[ipv4-addr:value ISSUBSET '100.64.3.0/24']" in patterns
+    sighting = next(
+        o
+        for o in bundle.objects
+        if o.type == "sighting"
+        and o.sighting_of_ref == patterns["[ipv4-addr:value ISSUBSET '100.64.3.0/24']"].id
+    )
+    assert sighting.count == 400

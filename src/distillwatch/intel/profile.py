@@ -169,74 +169,97 @@ def enrich_fingerprints(
     return out
 
 
-# campaign indicator type -> (source table, column)
-_SPECIFICITY_SOURCES = {
-    "ipv4-prefix": ("exchanges", "prefix"),
-    "ipv6-prefix": ("exchanges", "prefix"),
+# indicator kind -> (source table, column); prefixes split into ipv4/ipv6 by their text
+_INDICATOR_SOURCES = {
+    "prefix": ("exchanges", "prefix"),
     "asn": ("exchanges", "asn"),
     "template-hash": ("facts", "template_hash"),
     "email-domain": ("accounts", "email_domain"),
 }
+INDICATOR_SCHEMA = pa.schema(
+    [
+        ("campaign_id", pa.string()),
+        ("type", pa.string()),
+        ("value", pa.string()),
+        ("campaign_accounts", pa.int64()),
+        ("other_accounts", pa.int64()),
+        ("count", pa.int64()),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+        ("last_seen", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 
-def indicator_specificity(
-    indicators: pa.Table,
+def campaign_indicators(
     members: pa.Table,
     exchanges: ibis.Table | None = None,
     facts: ibis.Table | None = None,
     accounts: ibis.Table | None = None,
+    min_carriers: int = 2,
 ) -> pa.Table:
-    """How specific each campaign indicator is: accounts of the campaign vs accounts in no campaign that carry it.
+    """Every value at least `min_carriers` accounts of a campaign carry, with how specific it is.
 
-    `indicators` has campaign_id, type, value; `members` account_id, campaign_id
-    (null outside campaigns).  Returns campaign_id, type, value, campaign_accounts,
-    other_accounts.  An indicator honest customers also carry (a cloud ASN, a
-    popular template, a university NAT) has many `other_accounts`: sharing it
-    would flag them at a partner.
+    For network prefixes, ASNs, template hashes and e-mail domains: per campaign,
+    the accounts of the campaign that carry the value, the accounts in no campaign
+    that carry it, the campaign's rows with it, and first/last seen.  The scan's
+    campaign record lists only its top values; a partner needs them all to match
+    a campaign whose proxies rotate over hundreds of networks.  Honest customers'
+    values (a cloud ASN, a popular template, a university NAT) show up with many
+    `other_accounts`, and the export leaves them out.
     """
     tables = {"exchanges": exchanges, "facts": facts, "accounts": accounts}
     member_t = ibis.memtable(members.select(["account_id", "campaign_id"]))
     out = []
-    for kind, (source, column) in _SPECIFICITY_SOURCES.items():
+    for kind, (source, column) in _INDICATOR_SOURCES.items():
         table = tables[source]
-        wanted = indicators.filter(pc.equal(indicators["type"], kind))
-        if table is None or column not in table.columns or wanted.num_rows == 0:
+        if table is None or column not in table.columns:
             continue
-        values = ibis.memtable(pa.table({"value": pc.unique(wanted["value"])}))
-        carriers = (
-            table.select("account_id", value=table[column].cast("string")).distinct().join(values, "value")
+        has_ts = "ts" in table.columns
+        rows = table.filter(table[column].notnull()).select(
+            "account_id",
+            value=table[column].cast("string"),
+            ts=table.ts if has_ts else ibis.null("timestamp"),
         )
-        counted = (
-            carriers.left_join(member_t, "account_id")
-            .group_by(["value", "campaign_id"])
-            .aggregate(n=_.count())
+        tagged = rows.left_join(member_t, "account_id").select(
+            rows.account_id, rows.value, rows.ts, member_t.campaign_id
+        )
+        inside = (
+            tagged.filter(tagged.campaign_id.notnull())
+            .group_by(["campaign_id", "value"])
+            .aggregate(
+                campaign_accounts=_.account_id.nunique(),
+                count=_.count(),
+                first_seen=_.ts.min(),
+                last_seen=_.ts.max(),
+            )
+        )
+        inside = inside.filter(inside.campaign_accounts >= min_carriers)
+        outside = (
+            tagged.filter(tagged.campaign_id.isnull())
+            .join(inside.select("value").distinct(), "value")
+            .group_by("value")
+            .aggregate(other_accounts=_.account_id.nunique())
+        )
+        got = (
+            inside.left_join(outside, "value")
+            .select(
+                "campaign_id",
+                inside.value,
+                "campaign_accounts",
+                other_accounts=outside.other_accounts.fill_null(0),
+                count="count",
+                first_seen="first_seen",
+                last_seen="last_seen",
+            )
             .to_pyarrow()
         )
-        outside = (
-            counted.filter(pc.is_null(counted["campaign_id"]))
-            .select(["value", "n"])
-            .rename_columns(["value", "other_accounts"])
-        )
-        inside = counted.filter(pc.is_valid(counted["campaign_id"])).rename_columns(
-            ["value", "campaign_id", "campaign_accounts"]
-        )
-        joined = (
-            wanted.select(["campaign_id", "type", "value"])
-            .join(inside, ["campaign_id", "value"])
-            .join(outside, "value")
-        )
-        out.append(joined)
-    schema = pa.schema(
-        [
-            ("campaign_id", pa.string()),
-            ("type", pa.string()),
-            ("value", pa.string()),
-            ("campaign_accounts", pa.int64()),
-            ("other_accounts", pa.int64()),
-        ]
-    )
+        if kind == "prefix":
+            kinds = pc.if_else(pc.match_substring(got["value"], ":"), "ipv6-prefix", "ipv4-prefix")
+        else:
+            kinds = pa.array([kind] * got.num_rows, pa.string())
+        out.append(got.add_column(1, "type", kinds))
     if not out:
-        return schema.empty_table()
-    t = pa.concat_tables([x.select(schema.names) for x in out], promote_options="permissive")
-    filled = [pc.fill_null(t[c], 0) if c.endswith("accounts") else t[c] for c in schema.names]
-    return pa.table(filled, names=schema.names).cast(schema)
+        return INDICATOR_SCHEMA.empty_table()
+    return pa.concat_tables([t.select(INDICATOR_SCHEMA.names).cast(INDICATOR_SCHEMA) for t in out]).sort_by(
+        [("campaign_id", "ascending"), ("type", "ascending"), ("count", "descending"), ("value", "ascending")]
+    )

@@ -425,7 +425,7 @@ def export_results(
     min_specificity: float = MIN_SPECIFICITY,
 ) -> ExportResult:
     """Read a results directory and write a STIX 2.1 bundle to `out`."""
-    from distillwatch.intel.track import SPECIFICITY_FILE, read_fingerprints
+    from distillwatch.intel.track import INDICATORS_FILE, read_fingerprints
 
     results_dir = Path(results_dir)
     path = results_dir / "campaigns.json"
@@ -448,12 +448,25 @@ def export_results(
             zip(grouped["campaign_id"].to_pylist(), grouped["account_id_list"].to_pylist(), strict=True)
         )
     specificity = {}
-    if (results_dir / SPECIFICITY_FILE).exists():
-        rows = pq.read_table(results_dir / SPECIFICITY_FILE).to_pylist()  # one row per indicator: small
+    if (results_dir / INDICATORS_FILE).exists():
+        # Values the scan's tables show two or more of a campaign's accounts carry (bounded per kind at
+        # export): the campaign record lists only its top values.
+        rows = pq.read_table(results_dir / INDICATORS_FILE).to_pylist()
         specificity = {
             (r["campaign_id"], r["type"], r["value"]): (r["campaign_accounts"], r["other_accounts"])
             for r in rows
         }
+        extra: dict[str, list[Indicator]] = {}
+        for r in rows:
+            ind = Indicator(
+                type=r["type"],
+                value=r["value"],
+                count=r["count"],
+                first_seen=r["first_seen"],
+                last_seen=r["last_seen"],
+            )
+            extra.setdefault(r["campaign_id"], []).append(ind)
+        campaigns = [_with_indicators(c, extra.get(c.campaign_id, [])) for c in campaigns]
     result = build_bundle(
         campaigns,
         read_fingerprints(results_dir),
@@ -467,6 +480,14 @@ def export_results(
     )
     Path(out).write_text(result.bundle.serialize(pretty=True), encoding="utf-8")
     return result
+
+
+def _with_indicators(c: Campaign, more: list[Indicator]) -> Campaign:
+    """The campaign with `more` indicators added (the record's own entry wins for a value listed twice)."""
+    have = {(i.type, i.value) for i in c.indicators}
+    return c.model_copy(
+        update={"indicators": c.indicators + [i for i in more if (i.type, i.value) not in have]}
+    )
 
 
 def load_bundle(path: str | Path) -> stix2.Bundle:

@@ -31,12 +31,12 @@ import pyarrow.parquet as pq
 from distillwatch.campaigns.model import Campaign, CampaignHistory, read_campaigns, write_campaigns
 from distillwatch.intel.attribution import DEFAULT_THRESHOLD, attribute_campaigns
 from distillwatch.intel.fingerprint import Fingerprint, Similarity, compare, from_campaign
-from distillwatch.intel.profile import enrich_fingerprints, indicator_specificity
+from distillwatch.intel.profile import campaign_indicators, enrich_fingerprints
 
 MATCH_THRESHOLD = 0.5
 STRONG_EVIDENCE = 0.3
 MAX_LISTED = 20  # new prefixes/templates listed per campaign in its history
-SPECIFICITY_FILE = "indicator_specificity.parquet"
+INDICATORS_FILE = "intel_indicators.parquet"
 
 
 def _history(con: duckdb.DuckDBPyConnection, exclude_run: str) -> list[dict]:
@@ -287,9 +287,9 @@ def track_results(
     `exchanges`/`accounts` (Ibis tables or Parquet paths in the contract's schema)
     are optional; with them the fingerprints gain the hour-of-day profile, the
     template sketch, sign-up hours and e-mail shapes.  With them (and `facts`, the
-    sampled exchanges with `template_hash`) the specificity of every indicator is
-    written to SPECIFICITY_FILE, which `intel export` uses to leave out indicators
-    honest customers share.  Returns {scan id: tracked id}.
+    sampled exchanges with `template_hash`) every value two or more accounts of a
+    campaign carry is written to INDICATORS_FILE with how specific it is, which
+    `intel export` shares (leaving out what honest customers also carry).  Returns {scan id: tracked id}.
     Call it before anything else stores the campaign ids (it rewrites them).
     """
     results_dir = Path(results_dir)
@@ -302,15 +302,7 @@ def track_results(
     if campaigns and (ex_t is not None or acc_t is not None):
         enriched = enrich_fingerprints(fps.values(), members, ex_t, acc_t)
         fps = {fp.campaign_id: fp for fp in enriched}
-        indicators = pa.Table.from_pylist(
-            [
-                {"campaign_id": c.campaign_id, "type": i.type, "value": i.value}
-                for c in campaigns
-                for i in c.indicators
-            ],
-            schema=pa.schema([("campaign_id", pa.string()), ("type", pa.string()), ("value", pa.string())]),
-        )
-        specificity = indicator_specificity(indicators, members, ex_t, facts_t, acc_t)
+        specificity = campaign_indicators(members, ex_t, facts_t, acc_t)
     tracked = match_campaigns(con, campaigns, run_id, fps, match_threshold)
     mapping = {c.campaign_id: t.campaign_id for c, t in zip(campaigns, tracked, strict=True)}
     tracked_fps = {mapping[k]: v.model_copy(update={"campaign_id": mapping[k]}) for k, v in fps.items()}
@@ -318,7 +310,7 @@ def track_results(
     rewrite_campaign_ids(results_dir, mapping)
     if specificity is not None:
         specificity = specificity.set_column(0, "campaign_id", _remap(specificity["campaign_id"], mapping))
-        pq.write_table(specificity, results_dir / SPECIFICITY_FILE)
+        pq.write_table(specificity, results_dir / INDICATORS_FILE)
     write_campaigns(results_dir / "campaigns.json", tracked)
     write_fingerprints(results_dir / "fingerprints.json", list(tracked_fps.values()))
     return mapping
