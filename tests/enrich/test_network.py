@@ -149,3 +149,23 @@ def test_asn_lists(defaults: NetworkLists, tmp_path: Path) -> None:
 def test_deterministic(defaults: NetworkLists) -> None:
     ips = pa.array([f"3.5.{i}.{j}" for i in range(4) for j in range(0, 256, 37)])
     assert defaults.classify(ips).equals(defaults.classify(ips))
+
+
+def test_maxmind_database(tmp_path: Path) -> None:
+    pytest.importorskip("maxminddb")
+    from mmdb_writer import write_mmdb
+
+    db = write_mmdb(tmp_path / "asn.mmdb", {
+        "203.0.113.0/24": {"autonomous_system_number": 16509, "autonomous_system_organization": "AMAZON-02",
+                           "country": {"iso_code": "US"}},
+        "198.51.100.0/24": {"autonomous_system_number": 64999, "autonomous_system_organization": "Small ISP"},
+        "2001:db8:abcd::/48": {"asn": "AS64500", "as_name": "TestNet", "country": "DE"},
+    })
+    vpn_asn = write(tmp_path / "vpn_asns.txt", "AS64500 # TestVPN\n")
+    nl = NetworkLists.load([vpn_asn], mmdb=db, use_defaults=False)
+    out = rows(nl.classify(pa.array(["203.0.113.9", "198.51.100.1", "2001:db8:abcd::1", "192.0.2.1", "bad"])))
+    assert [r["asn"] for r in out] == [16509, 64999, 64500, None, None]
+    assert [r["country"] for r in out] == ["US", None, "DE", None, None]
+    assert out[2]["is_vpn"] is True and out[2]["provider"] == "TestVPN"  # ASN list names it
+    assert out[1]["is_vpn"] is False and out[1]["provider"] == "Small ISP"  # falls back to the AS organisation
+    assert out[0]["as_org"] == "AMAZON-02"
