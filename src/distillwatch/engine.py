@@ -50,16 +50,11 @@ def connect(
         return con
     if engine == "spark":
         try:
-            from pyspark.sql import SparkSession
+            from distillwatch import spark
         except ImportError as exc:  # pragma: no cover - depends on the optional extra
             raise EngineError("engine 'spark' needs the spark extra: pip install 'distillwatch[spark]'") from exc
-        builder = SparkSession.builder.appName("distillwatch")
-        master = spark_master or os.environ.get("SPARK_MASTER")
-        if master:
-            builder = builder.master(master)
-        session = builder.getOrCreate()
-        session.conf.set("spark.sql.session.timeZone", "UTC")
-        return ibis.pyspark.connect(session)
+        # A persisted-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
+        return spark.connect(spark_master or os.environ.get("SPARK_MASTER"))
     raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
