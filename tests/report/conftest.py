@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +275,59 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str,
     html_path, md_path = render(directory)
     assert (html_path, md_path) == (directory / "report.html", directory / "report.md")
     return directory, fig, html_path.read_text(), md_path.read_text()
+
+
+# -- headless Chromium -------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package chromium)"),
+]
+
+
+class _Beacon(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.hits.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def beacon():
+    """A loopback HTTP server that records every request it gets."""
+    _Beacon.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Beacon)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", _Beacon.hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def chromium(page: Path, profile: Path, *args: str) -> str:
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=3000",  # let any timer-driven payload fire before the snapshot
+        *args,
+        page.as_uri(),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

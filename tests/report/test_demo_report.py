@@ -9,15 +9,20 @@ campaigns are made of attack accounts and cover the simulated campaigns).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
+from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from distillwatch.campaigns.model import read_campaigns
 from distillwatch.cli.main import app
 from distillwatch.report.content import confidence_word, lead_sentence, num, pct, rank_campaigns
+
+from .conftest import BIG, CHROMIUM, chromium, payloads
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +124,59 @@ def test_reported_campaigns_are_the_simulated_ones(demo: Path):
         [str(demo / "sim" / "labels.parquet"), str(demo / "results" / "accounts.parquet"), largest],
     ).fetchone()
     assert dominant is not None, f"the largest reported campaign {largest} is mostly benign accounts"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (Debian package chromium)")
+def test_hostile_traffic_through_scan_gives_an_inert_report(demo: Path, tmp_path: Path, beacon):
+    """The first days of the demo with payloads in the campaign accounts' prompts, user agents and e-mails."""
+    host, hits = beacon
+    evil = [p for p in payloads(host) if len(p) < 1000]
+    sim, out = demo / "sim", tmp_path / "hostile"
+    out.mkdir()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE attack AS SELECT account_id FROM read_parquet(?) WHERE is_attack",
+        [str(sim / "labels.parquet")],
+    )
+    # Campaign accounts' text replaced by payloads (a stable choice per account); three rows carry 1 MB.
+    pick = "list_extract($evil, CAST(hash({}) % len($evil) AS BIGINT) + 1)"
+    exchanges = con.execute(
+        f"""
+        SELECT * REPLACE (
+            CASE WHEN a.account_id IS NULL THEN e.prompt
+                 WHEN row_number() OVER (ORDER BY e.request_id) <= 3 THEN $big || e.prompt
+                 ELSE {pick.format("e.request_id")} || ' ' || e.prompt END AS prompt,
+            CASE WHEN a.account_id IS NULL THEN e.user_agent ELSE {pick.format("e.account_id")} END AS user_agent)
+        FROM read_parquet($path) e LEFT JOIN attack a USING (account_id)
+        WHERE e.ts < (SELECT min(ts) FROM read_parquet($path)) + INTERVAL 4 DAY
+        """,  # noqa: S608 (only fixed SQL fragments are formatted in; values are parameters)
+        {"big": BIG, "evil": evil, "path": str(sim / "exchanges.parquet")},
+    ).fetch_arrow_table()
+    accounts = con.execute(
+        f"""
+        SELECT * REPLACE (CASE WHEN a.account_id IS NULL THEN s.email ELSE 'x@' || {pick.format("s.account_id")} END AS email)
+        FROM read_parquet($path) s LEFT JOIN attack a USING (account_id)
+        """,  # noqa: S608
+        {"evil": evil, "path": str(sim / "accounts.parquet")},
+    ).fetch_arrow_table()
+    pq.write_table(exchanges, out / "exchanges.parquet")
+    pq.write_table(accounts, out / "accounts.parquet")
+    from distillwatch.pipeline import scan
+
+    scan(
+        out / "exchanges.parquet",
+        out / "results",
+        accounts=out / "accounts.parquet",
+        db=tmp_path / "dw.duckdb",
+    )
+    html_path, md_path = out / "results" / "report.html", out / "results" / "report.md"
+    md = md_path.read_text()
+    assert "## Campaign 1:" in md
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", md + html_path.read_text())
+    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<a " not in rendered and "<img" not in rendered and "<script" not in rendered
+    dom = chromium(html_path, tmp_path / "profile", "--dump-dom")
+    assert "data-pwned=" not in dom
+    assert "<title>distillwatch: distillation campaigns</title>" in dom
+    assert hits == [], f"the report made requests: {hits}"

@@ -469,7 +469,7 @@ class _Builder:
 
     def campaign_timeline(self, c: Campaign, charted: bool) -> Table | Figure | None:
         per = self.daily.campaigns.get(c.campaign_id) or {
-            d: (v.exchanges, v.accounts) for v in c.daily if (d := figures._to_date(v.day))
+            d: (v.exchanges, v.accounts) for v in c.daily if (d := figures.to_date(v.day))
         }
         if not per:
             return None

@@ -94,11 +94,11 @@ def daily(res: Results) -> Daily:
     else:
         for c in res.campaigns:
             out.campaigns[c.campaign_id] = {
-                _to_date(d.day): (d.exchanges, d.accounts) for d in c.daily if _to_date(d.day)
+                to_date(d.day): (d.exchanges, d.accounts) for d in c.daily if to_date(d.day)
             }
         for d in res.population.get("daily") or []:
-            if isinstance(d, dict) and _to_date(d.get("day")):
-                out.benign[_to_date(d["day"])] = (int(d.get("exchanges") or 0), int(d.get("accounts") or 0))
+            if isinstance(d, dict) and to_date(d.get("day")):
+                out.benign[to_date(d["day"])] = (int(d.get("exchanges") or 0), int(d.get("accounts") or 0))
     days = set(out.benign)
     for per in out.campaigns.values():
         days |= set(per)
@@ -106,7 +106,7 @@ def daily(res: Results) -> Daily:
     return out
 
 
-def _to_date(value: object) -> date | None:
+def to_date(value: object) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
