@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
         """
         if evasion not in EVASION_LEVELS:
             raise typer.BadParameter(f"--evasion must be one of {', '.join(EVASION_LEVELS)}, not {evasion!r}")
+        if out.exists() and not out.is_dir():
+            raise typer.BadParameter(f"--out {out} is a file; give a directory")
         try:
             cfg = preset(preset_name, scale=scale, seed=seed, evasion=evasion)  # type: ignore[arg-type]
         except ValueError as exc:
