@@ -113,3 +113,13 @@ def test_held_out_accuracy_floor() -> None:
     assert agree.mean() >= 0.93
     for label in ("software_engineering", "agentic_tool_use", "math_reasoning", "chat"):
         assert agree[want == label].mean() >= 0.9, label
+
+
+def test_threaded_batches_equal_small_batches() -> None:
+    rng = np.random.default_rng(5)
+    pool = ["def f(x): return x", "How many apples are left if Sam eats 3 of 10?", "tell me a joke",
+            "Write a sonnet about the sea", "Use the weather API to get tomorrow's forecast for Oslo"]
+    texts = pa.array([pool[i] + " " + str(j) for j, i in enumerate(rng.integers(0, len(pool), 25_000))])
+    whole = cap.classify(texts).to_pylist()
+    pieces = sum((cap.classify(texts.slice(i, 5_000)).to_pylist() for i in range(0, len(texts), 5_000)), [])
+    assert whole == pieces

@@ -8,8 +8,11 @@ compared later (campaign fingerprints, attribution).
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -19,6 +22,12 @@ import pyarrow.compute as pc
 # Attacker-controlled text can be megabytes long; per-text work only looks at
 # the first MAX_CHARS characters so one hostile row cannot stall a scan.
 MAX_CHARS = 4096
+
+# Arrow and numpy kernels release the GIL, so large batches are split across threads.
+THREADS = max(1, min(4, os.cpu_count() or 1))
+PARALLEL_MIN_ROWS = 20_000
+
+T = TypeVar("T")
 
 _con: duckdb.DuckDBPyConnection | None = None
 _con_lock = threading.Lock()
@@ -108,3 +117,14 @@ def valid_mask(arr: pa.Array) -> np.ndarray:
 def list_parent_indices(lists: pa.ListArray) -> np.ndarray:
     """For a list array, the row index each flattened element belongs to."""
     return np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def in_chunks(fn: Callable[[pa.Array], T], arr: pa.Array, min_rows: int = PARALLEL_MIN_ROWS) -> list[T]:
+    """fn over contiguous slices of arr, one per thread when the batch is large; results in order."""
+    n = len(arr)
+    if n < min_rows or THREADS == 1:
+        return [fn(arr)]
+    step = -(-n // THREADS)
+    parts = [arr.slice(i, step) for i in range(0, n, step)]
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(fn, parts))

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from distillwatch.enrich._text import as_strings, list_parent_indices, md5_64, mix64, valid_mask
+from distillwatch.enrich._text import as_strings, in_chunks, list_parent_indices, md5_64, mix64, valid_mask
 
 CAPABILITIES = (
     "software_engineering",
@@ -220,7 +220,7 @@ def classify(texts: pa.Array | pa.ChunkedArray, systems: pa.Array | pa.ChunkedAr
         joined = pc.binary_join_element_wise(pc.fill_null(sys_s, ""), s, "\n")
         s = pc.if_else(pc.is_null(s), pa.scalar(None, pa.string()), joined)
     model = _model()
-    probs = model.scores(s)
+    probs = np.concatenate(in_chunks(model.scores, s)) if len(s) else np.zeros((0, len(model.classes)))
     labels = pa.array(np.array(model.classes, dtype=object)[probs.argmax(axis=1)], pa.string())
     lh_ok = pc.is_in(labels, value_set=pa.array(["software_engineering", "agentic_tool_use", "other"]))
     lh = pc.and_(pc.fill_null(is_long_horizon(s), False), lh_ok)

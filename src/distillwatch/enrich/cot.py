@@ -18,7 +18,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.enrich._text import as_strings
+from distillwatch.enrich._text import as_strings, in_chunks
 
 # Only the head and tail of a text are searched: elicitation sits at the start
 # (system prompt, instruction) or the end ("... Think step by step.").
@@ -86,6 +86,10 @@ def elicits_cot(texts: pa.Array | pa.ChunkedArray, systems: pa.Array | pa.Chunke
 
 
 def _match(s: pa.Array) -> pa.BooleanArray:
+    return pa.concat_arrays(in_chunks(_match_chunk, s)) if len(s) else _match_chunk(s)
+
+
+def _match_chunk(s: pa.Array) -> pa.BooleanArray:
     head = pc.utf8_slice_codeunits(s, 0, HEAD_CHARS)
     hit = pc.match_substring_regex(head, PATTERN)
     long_rows = pc.fill_null(pc.greater(pc.utf8_length(s), HEAD_CHARS), False)

@@ -12,8 +12,6 @@ Everything runs over whole Arrow arrays (RE2 regex kernels) and numpy.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +22,7 @@ from distillwatch.enrich._text import (
     MAX_CHARS,
     as_strings,
     bounded,
+    in_chunks,
     list_parent_indices,
     md5_64,
     mix64,
@@ -36,8 +35,6 @@ NUM, STR, CODE, URL, EMAIL, NAME, PATH = (
     f"\u27ea{t}\u27eb" for t in ("num", "str", "code", "url", "email", "name", "path")
 )
 
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_PARALLEL_MIN_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -125,13 +122,7 @@ def normalize(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> 
     """
     s = bounded(as_strings(texts), max_chars)
     n = len(s)
-    if n < _PARALLEL_MIN_ROWS:
-        out = _normalize_chunk(s)
-    else:
-        step = -(-n // _THREADS)
-        parts = [s.slice(i, step) for i in range(0, n, step)]
-        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            out = pa.concat_arrays(list(pool.map(_normalize_chunk, parts)))
+    out = pa.concat_arrays(in_chunks(_normalize_chunk, s)) if n else _normalize_chunk(s)
     # placeholders can be longer than what they replace: keep the bound
     return pc.utf8_slice_codeunits(out, 0, max_chars)
 
