@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,3 +232,30 @@ def test_sparse_bad_lines_are_isolated_by_halving_blocks(tmp_path: Path) -> None
     got = accepted(result)
     assert len(got) == 2000 - len(bad)
     assert [r["input_tokens"] for r in got if r["request_id"] == "7"] == [7]
+
+
+def test_templated_text_read_as_dictionary_gives_the_same_rows(tmp_path: Path) -> None:
+    from distillwatch.ingest.readers import _dictionary_encoded
+
+    n = 5000
+    prompts = ["explain step by step " * 20, "a\x00b", "y" * 300]
+    table = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "account_id": ["a"] * n,
+            "ts": pa.array([1_776_000_000] * n, pa.timestamp("s", tz="UTC")),
+            "ip": ["10.0.0.1"] * n,
+            "prompt": [prompts[i % 3] for i in range(n)],
+            "response": [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)],  # distinct
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert _dictionary_encoded(pq.ParquetFile(tmp_path / "t.parquet"), ["prompt", "response"]) == ["prompt"]
+    result = ingest(tmp_path / "t.parquet", work_dir=tmp_path / "o", options=options(max_text_chars=200))
+    assert_adds_up(result)
+    got = pq.read_table(result.exchanges_path)
+    assert got.schema.equals(contract.EXCHANGES_SCHEMA)
+    assert got["prompt"].to_pylist()[:3] == [prompts[0][:200], "ab", "y" * 200]
+    assert got["response"].to_pylist() == table["response"].to_pylist()
+    c = result.counts["exchanges"]
+    assert c["nul_stripped"] == {"prompt": 1667} and c["truncated"]["prompt"] == 3333

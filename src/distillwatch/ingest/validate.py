@@ -367,8 +367,14 @@ class Validator:
                 rejects.append(Reject(int(row_numbers[j]), c.field, c.reason, c.detail, raw))
             result = result.filter(ok)
         positions = result[POS]
+        # Usually every row passes and DuckDB kept the order: then free text needs no copy.
+        identity = result.num_rows == clean.num_rows and positions.equals(clean[POS])
+
+        def text(name: str) -> pa.ChunkedArray:
+            return clean[name] if identity else pc.take(clean[name], positions)
+
         accepted = pa.table(
-            [result[n] if n not in passthrough else pc.take(clean[n], positions) for n in self.spec.names],
+            [result[n] if n not in passthrough else text(n) for n in self.spec.names],
             names=self.spec.names,
         ).cast(self.spec.schema)
         rows = (
