@@ -185,7 +185,7 @@ def _model() -> CapabilityModel:
 # long_horizon rule: a long prompt, structured as many parts, asking to build or plan something.
 LONG_HORIZON_MIN_CHARS = 1200
 LONG_HORIZON_MIN_PARTS = 5
-_LIST_ITEM = r"(?m)^\s*(?:[-*\x{2022}]|\d{1,2}[.)]|step \d+|phase \d+|milestone \d+|#{1,4} )\s*\S"
+_LIST_ITEM = r"(?im)^\s*(?:[-*\x{2022}]|\d{1,2}[.)]|step \d+|phase \d+|milestone \d+|stage \d+)\s*\S"
 _BUILD_VERB = (
     r"(?i)\b(?:build|implement|create|develop|design|architect|set up|migrate|refactor|deploy|"
     r"plan|roadmap|end[- ]to[- ]end|full[- ]stack|complete (?:application|system|project|app|pipeline))\b"
@@ -194,7 +194,9 @@ _BUILD_VERB = (
 
 def is_long_horizon(texts: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
     """True for long multi-part build/plan requests: at least LONG_HORIZON_MIN_CHARS characters,
-    at least LONG_HORIZON_MIN_PARTS list items / numbered steps / phases / headings, and a build or plan verb."""
+    at least LONG_HORIZON_MIN_PARTS list items / numbered steps / phases, and a build or plan verb.
+
+    Markdown headings are not counted: a "#" line is as often a code comment."""
     s = as_strings(texts)
     head = pc.utf8_slice_codeunits(s, 0, 20_000)
     long_enough = pc.greater_equal(pc.utf8_length(s), LONG_HORIZON_MIN_CHARS)
