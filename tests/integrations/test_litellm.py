@@ -6,6 +6,7 @@ import pytest
 
 litellm = pytest.importorskip("litellm")
 
+from conftest import TOKEN  # noqa: E402
 from fastapi import HTTPException  # noqa: E402
 from litellm.caching.caching import DualCache  # noqa: E402
 from litellm.proxy._types import UserAPIKeyAuth  # noqa: E402
@@ -14,8 +15,6 @@ from litellm.types.utils import ModelResponse  # noqa: E402
 
 from distillwatch.integrations.client import REASON_UNAVAILABLE, HttpDecider, InProcessDecider  # noqa: E402
 from distillwatch.integrations.litellm import DistillwatchHook  # noqa: E402
-
-from conftest import TOKEN  # noqa: E402
 
 
 def _request(**extra):
