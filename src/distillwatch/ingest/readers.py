@@ -204,7 +204,7 @@ def _dictionary_encoded(pf: pq.ParquetFile, names: list[str]) -> list[str]:
     Reading those as Arrow dictionaries and expanding them is ~2.5x faster than
     letting Parquet expand them; for columns of distinct values it is slower, so
     the choice is made from the first row group: data pages holding only indices
-    take a few bytes per value.
+    take a few bytes per value, and a repeating dictionary is small per row.
     """
     meta = pf.metadata
     if meta.num_row_groups == 0:
@@ -219,9 +219,13 @@ def _dictionary_encoded(pf: pq.ParquetFile, names: list[str]) -> list[str]:
             or chunk.dictionary_page_offset is None
         ):
             continue
+        values = max(chunk.num_values, 1)
         dict_bytes = chunk.data_page_offset - chunk.dictionary_page_offset
-        per_value = (chunk.total_compressed_size - dict_bytes) / max(chunk.num_values, 1)
-        if per_value < DICTIONARY_BYTES_PER_VALUE:
+        indices_only = (chunk.total_compressed_size - dict_bytes) / values < DICTIONARY_BYTES_PER_VALUE
+        # ...and values repeat: a dictionary as big as the column itself (distinct values
+        # that happened to fit) is slower to expand than plain decoding.
+        repeated = dict_bytes / values < DICTIONARY_BYTES_PER_VALUE
+        if indices_only and repeated:
             chosen.append(chunk.path_in_schema)
     return chosen
 
