@@ -207,8 +207,12 @@ def _ordinary(b: Builder, n: int, group: str = "ordinary") -> None:
     else:
         corp = rng.random(n) < 0.1
         rows = b.residential_rows(country, mobile_share=0.25)
-        corp_rows = t.select(kind="corporate")
-        rows[corp] = corp_rows[rng.integers(0, len(corp_rows), int(corp.sum()))]
+        # office workers exit through their employer's proxy, in their own country where one exists here
+        for c in np.unique(country[corp]):
+            sel = np.flatnonzero(corp & (country == c))
+            corp_rows = t.select(kind="corporate", country=str(c))
+            corp_rows = corp_rows if len(corp_rows) else t.select(kind="corporate")
+            rows[sel] = corp_rows[rng.integers(0, len(corp_rows), len(sel))]
         k = 3  # a home line's address changes a few times over weeks (DHCP, reboots)
         start = b.addresses(network.draw(rng, np.repeat(rows, k)))
         addr0, naddr, rot = start + k * np.arange(n), k, STICKY
@@ -370,8 +374,12 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
         return out
 
     if inf.rotation == "sticky":
+        # One home line per account in its own exit country (same ISP when the exit changes), so the
+        # declared country, time zone and address agree the way a real subscriber's do.
         k = int(np.ceil(c.days / inf.sticky_days)) + 1
-        start = b.addresses(network.draw(rng, np.repeat(exits(n), k)))
+        homes = b.residential_rows(country, mobile_share=0.2)
+        country = t.country[homes]
+        start = b.addresses(network.draw(rng, np.repeat(homes, k)))
         addr0, naddr, rot = start + k * np.arange(n), k, STICKY
     else:
         start = b.addresses(network.draw(rng, exits(inf.pool_size)))
