@@ -141,7 +141,7 @@ def test_hostile_traffic_through_scan_gives_an_inert_report(demo: Path, tmp_path
     )
     # Campaign accounts' text replaced by payloads (a stable choice per account); three rows carry 1 MB.
     pick = "list_extract($evil, CAST(hash({}) % len($evil) AS BIGINT) + 1)"
-    exchanges = con.execute(
+    exchanges = con.sql(
         f"""
         SELECT * REPLACE (
             CASE WHEN a.account_id IS NULL THEN e.prompt
@@ -151,15 +151,15 @@ def test_hostile_traffic_through_scan_gives_an_inert_report(demo: Path, tmp_path
         FROM read_parquet($path) e LEFT JOIN attack a USING (account_id)
         WHERE e.ts < (SELECT min(ts) FROM read_parquet($path)) + INTERVAL 4 DAY
         """,  # noqa: S608 (only fixed SQL fragments are formatted in; values are parameters)
-        {"big": BIG, "evil": evil, "path": str(sim / "exchanges.parquet")},
-    ).fetch_arrow_table()
-    accounts = con.execute(
+        params={"big": BIG, "evil": evil, "path": str(sim / "exchanges.parquet")},
+    ).to_arrow_table()
+    accounts = con.sql(
         f"""
         SELECT * REPLACE (CASE WHEN a.account_id IS NULL THEN s.email ELSE 'x@' || {pick.format("s.account_id")} END AS email)
         FROM read_parquet($path) s LEFT JOIN attack a USING (account_id)
         """,  # noqa: S608
-        {"evil": evil, "path": str(sim / "accounts.parquet")},
-    ).fetch_arrow_table()
+        params={"evil": evil, "path": str(sim / "accounts.parquet")},
+    ).to_arrow_table()
     pq.write_table(exchanges, out / "exchanges.parquet")
     pq.write_table(accounts, out / "accounts.parquet")
     from distillwatch.pipeline import scan
@@ -177,6 +177,7 @@ def test_hostile_traffic_through_scan_gives_an_inert_report(demo: Path, tmp_path
     rendered = MarkdownIt("commonmark").enable("table").render(md)
     assert "<a " not in rendered and "<img" not in rendered and "<script" not in rendered
     dom = chromium(html_path, tmp_path / "profile", "--dump-dom")
+    assert "data-pwned" in dom, "the payloads should reach the page (as text)"
     assert "data-pwned=" not in dom
     assert "<title>distillwatch: distillation campaigns</title>" in dom
     assert hits == [], f"the report made requests: {hits}"
