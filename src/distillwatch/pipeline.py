@@ -153,6 +153,9 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             key_tables.append((sig.meta.id, sig.meta.family, keys, opts))
             weights[sig.meta.id] = weight
         edges = build_edges(con, key_tables, n)
+        # Registration keys cover every account record; only accounts seen in the traffic are scored.
+        seen = pc.and_(pc.is_in(edges.column("src"), value_set=account_ids), pc.is_in(edges.column("dst"), value_set=account_ids))
+        edges = edges.filter(seen)
         kind_weight = pc.cast(
             pc.index_in(edges.column("kind"), value_set=pa.array(list(weights) or [""], pa.string())), pa.int64()
         ).to_numpy(zero_copy_only=False)
@@ -206,6 +209,8 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             campaign_labels=labels,
             org_codes=org_codes.to_numpy(zero_copy_only=False),
             org_discount=cfg.link.org_discount,
+            edges=(kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]),
+            extend_attachment=cfg.link.extend_attachment,
         )
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
 

@@ -21,7 +21,7 @@ class FeatureOptions:
 
     sample_per_account: int = 64  # prompts per account that get per-text enrichment
     minhash_perm: int = 64
-    minhash_bands: int = 16
+    minhash_bands: int = 8  # 8 bands of 8 rows: near-duplicates from a Jaccard of about 0.75
     lists: enrichment.Lists = field(default_factory=enrichment.Lists)
 
 

@@ -44,6 +44,34 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
     (account_id, band) for the prompt MinHash LSH bands.
     """
     keyed = sample.mutate(prompt_key=sample.prompt.hash(), system_key=sample.system.hash())
+    if getattr(con, "name", "") == "pyspark":
+        # Per-text work on the executors (mapInArrow), same functions as below.
+        from distillwatch.spark.text import text_tables
+
+        pf_t, sf_t, bt = text_tables(con, keyed, num_perm, bands)
+    else:
+        pf_t, sf_t, bt = _local_text_tables(con, keyed, num_perm, bands)
+
+    j = keyed.left_join(pf_t, keyed.prompt_key == pf_t.prompt_key).left_join(
+        sf_t, keyed.system_key == sf_t.system_key
+    )
+    cot = ibis.ifelse(j.cot.isnull() & j.system_cot.isnull(), ibis.null("boolean"), j.cot.fill_null(False) | j.system_cot.fill_null(False))
+    # A request that defines tools exercises agentic tool use whatever its last user turn says
+    # ("now write tests for it" reads as chat on its own).
+    with_tools = j.n_tools.fill_null(0) > 0
+    capability = ibis.ifelse(
+        with_tools & j.capability.isin(["chat", "other", "writing"]), ibis.literal("agentic_tool_use"), j.capability
+    )
+    facts = j.select(
+        "account_id", "request_id", "daynum", "prompt_key", "template_hash", capability=capability, cot=cot
+    )
+
+    acc_bands = keyed.select("account_id", "prompt_key").join(bt, "prompt_key").select("account_id", "band").distinct()
+    return facts, acc_bands
+
+
+def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process."""
     prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
     prompts_pa = prompts.order_by("prompt_key").to_pyarrow()
     pf = enrichment.prompt_facts(prompts_pa.column("prompt").combine_chunks())
@@ -60,26 +88,11 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
     )
     sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
 
-    j = keyed.left_join(pf_t, keyed.prompt_key == pf_t.prompt_key).left_join(
-        sf_t, keyed.system_key == sf_t.system_key
-    )
-    cot = ibis.ifelse(j.cot.isnull() & j.system_cot.isnull(), ibis.null("boolean"), j.cot.fill_null(False) | j.system_cot.fill_null(False))
-    # A request that defines tools exercises agentic tool use whatever its last user turn says
-    # ("now write tests for it" reads as chat on its own).
-    with_tools = j.n_tools.fill_null(0) > 0
-    capability = ibis.ifelse(
-        with_tools & j.capability.isin(["chat", "other", "writing"]), ibis.literal("agentic_tool_use"), j.capability
-    )
-    facts = j.select(
-        "account_id", "request_id", "daynum", "prompt_key", "template_hash", capability=capability, cot=cot
-    )
-
     rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
     pk = prompts_pa.column("prompt_key").to_numpy()
     bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=np.int64), "band": band})
     bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
-    acc_bands = keyed.select("account_id", "prompt_key").join(bt, "prompt_key").select("account_id", "band").distinct()
-    return facts, acc_bands
+    return pf_t, sf_t, bt
 
 
 def content(facts: ir.Table) -> ir.Table:

@@ -36,7 +36,7 @@ class EdgeOptions:
     key_scale: float = 1.0
 
 
-def key_edges(con, keys: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Table:
+def key_edges(con, keys: ir.Table, n_accounts: int, opts: EdgeOptions, name: str = "keys") -> ir.Table:
     """(account_id, key) -> (src, dst, strength) with src < dst, strength in 0..1 (noisy-or of shared keys)."""
     keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
     sizes = keys.group_by("key").aggregate(size=_.count())
@@ -46,7 +46,8 @@ def key_edges(con, keys: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Tab
     k = keys.join(sizes, "key")
     # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.
     w = ibis.window(group_by="key", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
-    k = con.create_table("dw_keyrank", k.mutate(rank=ibis.row_number().over(w)), temp=True, overwrite=True)
+    # A table per signal: the expressions below stay lazy until all kinds are unioned.
+    k = con.create_table(f"dw_keyrank_{name}", k.mutate(rank=ibis.row_number().over(w)), temp=True, overwrite=True)
 
     small = k.filter(k.size <= opts.max_group)
     a, b = small.view(), small.view()
@@ -74,7 +75,7 @@ def build_edges(con, pair_keys: list[tuple[str, str, ir.Table, EdgeOptions]], n_
     """Edges of every pair signal: ``pair_keys`` holds (signal id, family, keys table, options)."""
     parts = []
     for kind, family, keys, opts in pair_keys:
-        e = key_edges(con, keys, n_accounts, opts)
+        e = key_edges(con, keys, n_accounts, opts, name=kind)
         parts.append(e.mutate(kind=ibis.literal(kind), family=ibis.literal(family)).select(
             "src", "dst", "kind", "family", weight=e.strength
         ))
@@ -133,8 +134,9 @@ def merge_dense_neighbours(
     Modularity has a resolution limit: a tight group that carries much of the
     graph's weight scores higher when cut in pieces, so one fleet can come back
     as several communities.  Two communities are merged when the weight per
-    account pair between them is at least ``ratio`` times the smaller of their
-    internal weights per pair.  ``src``/``dst`` are account indices.
+    account pair between them is at least ``ratio`` times the larger of their
+    internal weights per pair, and the denser side decides, so a sparse giant
+    community does not absorb a tight one.  ``src``/``dst`` are account indices.
     """
     labels = membership.copy()
     valid = (labels[src] >= 0) & (labels[dst] >= 0)
@@ -152,7 +154,8 @@ def merge_dense_neighbours(
     between = np.bincount(inv, weights=w[cross])
     pl, ph = keys // k, keys % k
     between_density = between / (sizes[pl] * sizes[ph])
-    merge = between_density >= ratio * np.minimum(density[pl], density[ph])
+    # Against the denser side: a sparse giant community must not swallow a tight fleet.
+    merge = between_density >= ratio * np.maximum(density[pl], density[ph])
     # Connected components over the (few) community pairs that qualify.
     link = coo_matrix((np.ones(int(merge.sum())), (pl[merge], ph[merge])), shape=(k, k))
     _, roots = connected_components(link, directed=False)

@@ -48,6 +48,36 @@ def own_evidence(signals: AccountSignals, top_families: int = 3) -> np.ndarray:
     return -np.sort(-m, axis=1)[:, :k].mean(axis=1)
 
 
+def _extend(
+    ev: CampaignEvidence, edges: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, min_attachment: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The campaign's members plus outside accounts tied to them as firmly as a typical member.
+
+    Community detection cuts a large fleet at arbitrary places; an account left
+    just outside, whose links into the campaign weigh at least ``min_attachment``
+    of a median member's internal links, belongs to it.
+    """
+    src, dst, w = edges
+    inside = np.zeros(n, dtype=bool)
+    inside[ev.members] = True
+    tie = np.zeros(n)
+    into = inside[dst] & ~inside[src]
+    np.add.at(tie, src[into], w[into])
+    into = inside[src] & ~inside[dst]
+    np.add.at(tie, dst[into], w[into])
+    own_tie = np.zeros(n)
+    both = inside[src] & inside[dst]
+    np.add.at(own_tie, src[both], w[both])
+    np.add.at(own_tie, dst[both], w[both])
+    median = float(np.median(own_tie[ev.members])) if len(ev.members) else 0.0
+    if median <= 0:
+        return ev.members, ev.attachment
+    outside = np.flatnonzero((tie / median) >= min_attachment)
+    members = np.concatenate([ev.members, outside])
+    attachment = np.concatenate([ev.attachment, np.clip(tie[outside] / median, 0.0, 1.0)])
+    return members, attachment
+
+
 def calibrated_threshold(null_scores: np.ndarray, rate: float) -> float:
     """The (1 - rate) quantile of the null scores; above every null score when the null is too small to resolve it."""
     if len(null_scores) == 0:
@@ -69,6 +99,8 @@ def score_accounts(
     fit_floor: float = 0.4,
     org_codes: np.ndarray | None = None,
     org_discount: float = 1.0,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    extend_attachment: float = 0.5,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
@@ -83,14 +115,19 @@ def score_accounts(
     for ev in communities:
         if not ev.is_campaign:
             continue
+        members, attachment = ev.members, ev.attachment
+        if edges is not None:
+            members, attachment = _extend(ev, edges, n, min_attachment=extend_attachment)
         # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
         # customer swept in by a shared address or client keeps its own, low, score.
         level = max(ev.member_mean[f] for f in HARVEST_FAMILIES)
-        fit = np.clip((harvest[ev.members] / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
+        fit = np.clip((harvest[members] / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
         # Members of a customer organisation with several accounts are a known customer's team.
-        fit = fit * (1.0 - org_discount * team_member[ev.members])
-        camp[ev.members] = ev.confidence * ev.attachment * fit
-        community[ev.members[fit > 0]] = ev.community
+        fit = fit * (1.0 - org_discount * team_member[members])
+        part = ev.confidence * attachment * fit
+        better = part > camp[members]
+        camp[members[better]] = part[better]
+        community[members[better & (fit > 0)]] = ev.community
     score = 1.0 - (1.0 - own) * (1.0 - camp)
 
     null = score[community < 0]

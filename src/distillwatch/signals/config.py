@@ -29,6 +29,9 @@ class LinkSettings(BaseModel):
     merge_ratio: float = Field(
         0.5, gt=0.0, description="merge communities whose mutual edge density reaches this share of their inner density"
     )
+    extend_attachment: float = Field(
+        0.5, ge=0.0, description="an outside account joins a campaign when tied to it this firmly (x a median member)"
+    )
     min_accounts: int = Field(3, ge=2, description="smallest community that can be a campaign")
     family_coverage: float = Field(
         0.5, gt=0.0, le=1.0, description="evidence (0..1) a family needs to count towards a campaign"
