@@ -191,6 +191,9 @@ def test_cli_rerenders(results, tmp_path: Path):
     out = CliRunner().invoke(app, ["report", str(copy), "--redact"])
     assert out.exit_code == 0, out.output
     assert "\\[prompt redacted\\]" in (copy / "report.md").read_text()
+    first = (copy / "report.html").read_bytes()
+    assert CliRunner().invoke(app, ["report", str(copy), "--redact"]).exit_code == 0
+    assert (copy / "report.html").read_bytes() == first  # same results, same file
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert bad.exit_code == 2
 
