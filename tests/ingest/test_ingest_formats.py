@@ -259,3 +259,28 @@ def test_templated_text_read_as_dictionary_gives_the_same_rows(tmp_path: Path) -
     assert got["response"].to_pylist() == table["response"].to_pylist()
     c = result.counts["exchanges"]
     assert c["nul_stripped"] == {"prompt": 1667} and c["truncated"]["prompt"] == 3333
+
+
+def test_parquet_string_column_with_invalid_utf8(tmp_path: Path) -> None:
+    # Some writers do not validate UTF-8: build such a string column from raw buffers.
+    data = b"ok\xffbadfine"
+    offsets = np.array([0, 2, 6, 10], dtype=np.int32)
+    prompt = pa.Array.from_buffers(
+        pa.string(), 3, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)]
+    )
+    table = pa.table(
+        {
+            "request_id": ["1", "2", "3"],
+            "account_id": ["a"] * 3,
+            "ts": pa.array([1_776_000_000] * 3, pa.timestamp("s")),
+            "ip": ["10.0.0.1"] * 3,
+            "prompt": prompt,
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    result = ingest(tmp_path / "t.parquet", work_dir=tmp_path / "o", options=options())
+    assert_adds_up(result)
+    q = pq.read_table(result.quarantine_path).to_pylist()
+    assert [(r["row"], r["field"], r["reason"]) for r in q] == [(2, "prompt", "invalid_utf8")]
+    assert "\ufffd" in q[0]["raw"]
+    assert [r["prompt"] for r in accepted(result)] == ["ok", "fine"]

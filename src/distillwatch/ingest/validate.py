@@ -427,6 +427,11 @@ def _may_hold_nul(col: pa.ChunkedArray) -> bool:
 
 
 def _row_dict(table: pa.Table, i: int) -> dict:
-    row = table.slice(i, 1).to_pylist()[0]
+    """One row as a dict for the quarantine's `raw`; text as bytes, since it may be invalid UTF-8."""
+    row_table = table.slice(i, 1)
+    for j, f in enumerate(row_table.schema):
+        if _is_text(f.type):
+            row_table = row_table.set_column(j, f.name, pc.cast(row_table.column(j), pa.large_binary()))
+    row = row_table.to_pylist()[0]
     row.pop(ROW, None)
     return row
