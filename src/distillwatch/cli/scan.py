@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -55,12 +56,22 @@ def register(app: typer.Typer) -> None:
         mmdb: Annotated[Path | None, typer.Option("--mmdb", help="MaxMind-format database for address facts")] = None,
         email_list: Annotated[list[Path] | None, typer.Option("--email-list", help="extra disposable-domain file; repeatable")] = None,
         engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark")] = "duckdb",
+        spark_master: Annotated[str | None, typer.Option("--spark-master", help="with --engine spark: local[*] (default), spark://host:7077, yarn, k8s://...")] = None,
     ) -> None:
         from distillwatch.features.enrichment import Lists
         from distillwatch.pipeline import STAGES, scan
         from distillwatch.signals.config import ConfigError
 
         console = Console(stderr=True)
+        from distillwatch.engine import ENGINES
+
+        if engine not in ENGINES:
+            _fail(console, f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        if spark_master and engine != "spark":
+            _fail(console, "--spark-master needs --engine spark")
+        if spark_master:
+            # engine.connect reads $SPARK_MASTER; this process is the Spark driver, so setting it here is local.
+            os.environ["SPARK_MASTER"] = spark_master
         lists = Lists(network_paths=list(network_list or []), mmdb=mmdb, email_paths=list(email_list or []))
         progress = Progress(
             TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} stages"),
