@@ -143,3 +143,58 @@ def test_chat_adapter_hostile_shapes(tmp_path: Path) -> None:
     reasons = {r["row"]: r["reason"] for r in quarantine_rows(result)}
     assert reasons == {1: "unmappable_record", 3: "wrong_type", 4: "wrong_type", 5: "bad_timestamp"}
     assert [r["request_id"] for r in accepted(result)] == ["2"]
+
+
+def test_otel_structured_any_value_messages() -> None:
+    from distillwatch.ingest.adapters import otel_span_record
+
+    def kv(key: str, value: dict) -> dict:
+        return {"key": key, "value": value}
+
+    def text_part(text: str) -> dict:
+        return {
+            "kvlistValue": {
+                "values": [kv("type", {"stringValue": "text"}), kv("content", {"stringValue": text})]
+            }
+        }
+
+    def message(role: str, text: str) -> dict:
+        return {
+            "kvlistValue": {
+                "values": [
+                    kv("role", {"stringValue": role}),
+                    kv("parts", {"arrayValue": {"values": [text_part(text)]}}),
+                ]
+            }
+        }
+
+    span = {
+        "traceId": "t",
+        "spanId": "s",
+        "startTimeUnixNano": "1776852000000000000",
+        "attributes": [
+            kv("gen_ai.operation.name", {"stringValue": "chat"}),
+            kv(
+                "gen_ai.input.messages",
+                {
+                    "arrayValue": {
+                        "values": [
+                            message("system", "Be exact."),
+                            message("user", "first"),
+                            message("assistant", "ok"),
+                            message("user", "second"),
+                        ]
+                    }
+                },
+            ),
+            kv("gen_ai.usage.input_tokens", {"intValue": "12"}),
+            kv("gen_ai.usage.output_tokens", {"doubleValue": 3.0}),
+        ],
+    }
+    record = otel_span_record(span, {"user.id": "from-resource", "client.address": "10.0.0.9"})
+    assert record["prompt"] == "second"
+    assert record["system"] == "Be exact."
+    assert record["request_id"] == "t-s"
+    assert (record["account_id"], record["ip"]) == ("from-resource", "10.0.0.9")
+    assert (record["input_tokens"], record["output_tokens"]) == (12, 3.0)
+    assert record["ts"] == "2026-04-22T10:00:00+00:00"
