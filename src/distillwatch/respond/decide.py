@@ -30,6 +30,9 @@ from distillwatch.respond.results import Results, read_account_attributes
 MAX_CAMPAIGN_EVIDENCE = 50
 # Two campaign evidence sets overlapping less than this are "a different campaign".
 SAME_CAMPAIGN_JACCARD = 0.5
+# A signal value (0..1 in signals.parquet) at or above this counts as the signal firing: the
+# same floor detection uses to put a signal's reason into an account's `reasons`.
+SIGNAL_FIRES_AT = 0.5
 
 
 @dataclass
@@ -68,7 +71,7 @@ def signal_lists(results: Results) -> pa.Table:
 
     Taken from an optional ``signals`` column of accounts.parquet (a list, or ids separated
     by commas) when scan writes one; otherwise from signals.parquet, where a signal counts
-    when its value is true or above zero.
+    when its value is true or at least ``SIGNAL_FIRES_AT``.
     """
     acc = results.accounts
     if "signals" in acc.column_names:
@@ -100,7 +103,11 @@ def signal_lists(results: Results) -> pa.Table:
         if pa.types.is_boolean(typ):
             masks.append(pc.fill_null(sig[name], False).to_numpy(zero_copy_only=False))
         elif pa.types.is_integer(typ) or pa.types.is_floating(typ):
-            masks.append(pc.fill_null(pc.greater(sig[name], 0), False).to_numpy(zero_copy_only=False))
+            masks.append(
+                pc.fill_null(pc.greater_equal(sig[name], SIGNAL_FIRES_AT), False).to_numpy(
+                    zero_copy_only=False
+                )
+            )
         else:
             continue
         names.append(name)
