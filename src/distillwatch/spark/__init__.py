@@ -26,6 +26,7 @@ optional ``spark`` extra.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -121,16 +122,22 @@ def session(master: str | None = None, app_name: str = "distillwatch", conf: dic
     executors need distillwatch installed (``pip install distillwatch``) because
     per-text work imports it there.
     """
-    builder = SparkSession.builder.appName(app_name).master(master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER)
+    builder = SparkSession.builder.appName(app_name)
     settings = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        # Small local jobs drown in the default 200 shuffle partitions; AQE coalesces on clusters anyway.
-        "spark.sql.shuffle.partitions": os.environ.get("DISTILLWATCH_SPARK_PARTITIONS", "8"),
         "spark.sql.adaptive.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
     }
+    resolved_master = master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
+    if resolved_master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Local workers must run this interpreter (its venv has distillwatch), not whatever `python3` is on PATH.
+        settings["spark.pyspark.python"] = sys.executable
+    if resolved_master.startswith("local"):
+        # One machine: the default 200 shuffle partitions are 200 tiny tasks per query; on a cluster keep Spark's.
+        settings["spark.sql.shuffle.partitions"] = os.environ.get("DISTILLWATCH_SPARK_PARTITIONS", str(4 * (os.cpu_count() or 2)))
     settings.update(conf or {})
+    builder = builder.master(resolved_master)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
