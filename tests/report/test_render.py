@@ -17,10 +17,11 @@ import pytest
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
+from distillwatch.campaigns.model import Infrastructure, Registration
 from distillwatch.cli.main import app
 from distillwatch.report import render
 from distillwatch.report.charts import signup_bins
-from distillwatch.report.content import lead_sentence, targeted
+from distillwatch.report.content import densest_day, lead_sentence, targeted, traits
 
 from .conftest import BIG, write_results
 
@@ -271,3 +272,37 @@ def test_messy_but_valid_results_render(tmp_path: Path):
     assert "| mean account score | n/a |" in md
     assert "| 2026-04-24 | 1,520 | 60 | 25.3 | 4,100 |" in md
     assert "0 exchanges through 12 accounts on 24 April 2026." in md
+
+
+def test_traits_say_what_stands_out(rendered):
+    _, fig, _, md = rendered
+    said = traits(fig["c1"], {"software_engineering": 0.2, "agentic_reasoning": 0.05, "chat": 0.6}, 0.04)
+    assert said == [
+        "60 accounts were registered within 3.0 hours.",
+        "80.0% of its accounts use disposable e-mail domains.",
+        "48 accounts pay with an instrument another member also uses (4 instruments in all).",
+        "Its exchanges come 91.0% from datacenters and 40.0% from VPN or proxy services, not from consumer networks.",
+        "60 accounts share 6 network prefixes (140 addresses).",
+        "62.0% of its exchanges ask for step-by-step reasoning, against 4.0% in the baseline.",
+        "55.0% of its exchanges are software engineering, against 20.0% in the baseline.",
+        "35.0% of its exchanges are agentic reasoning, against 5.0% in the baseline.",
+    ]
+    assert "- 60 accounts were registered within 3.0 hours." in md
+    # an ordinary-looking record says nothing; a sign-up burst is found in the times themselves
+    plain = fig["c1"].model_copy(
+        update={
+            "registration": Registration(),
+            "infrastructure": Infrastructure(addresses=500, prefixes=400),
+            "cot_share": 0.0,
+            "capabilities": {"chat": 0.6},
+        }
+    )
+    assert traits(plain, {"chat": 0.6}, 0.04) == []
+    day = datetime(2026, 5, 4, tzinfo=UTC)
+    times = [day + timedelta(minutes=10 * i) for i in range(30)] + [
+        day - timedelta(days=300 + i) for i in range(10)
+    ]
+    assert densest_day(times) == (30, day)
+    assert traits(plain, {"chat": 0.6}, 0.04, times) == [
+        "30 of its 40 accounts with a sign-up time were registered within 24 hours from 2026-05-04 00:00 UTC."
+    ]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
+
 from distillwatch.campaigns.model import Campaign, Count
 from distillwatch.report import charts, figures
 from distillwatch.report.document import Bullets, Document, Figure, Para, Quotes, Section, Table
@@ -112,6 +114,75 @@ def lead_sentence(c: Campaign, population_caps: dict[str, float]) -> str:
     text = f"{big(c.exchanges)} exchanges through {c.accounts:,} accounts {when}"
     targets = targeted(c.capabilities, population_caps)
     return text + (f", targeting {and_list(targets)}." if targets else ".")
+
+
+def densest_day(times: list[datetime]) -> tuple[int, datetime] | None:
+    """The most sign-ups in any 24-hour window, and when that window starts."""
+    if not times:
+        return None
+    t = np.sort(np.array([x.timestamp() for x in times]))
+    inside = np.searchsorted(t, t + 86400, side="left") - np.arange(len(t))
+    best = int(np.argmax(inside))
+    return int(inside[best]), datetime.fromtimestamp(float(t[best]), UTC)
+
+
+def traits(
+    c: Campaign,
+    population_caps: dict[str, float],
+    population_cot: float | None,
+    signups: list[datetime] | None = None,
+) -> list[str]:
+    """Sentences an analyst can check against the tables, for the traits that set a campaign apart.
+
+    Only what is unusual is said: each sentence has a threshold below which
+    the trait is ordinary for a customer (a university shares a NAT address,
+    a family shares a card), so a short list means an unremarkable record.
+    """
+    out: list[str] = []
+    reg, inf = c.registration, c.infrastructure
+    burst = densest_day(signups or [])
+    if reg.signup_span_hours is not None and reg.accounts_with_record >= 5 and reg.signup_span_hours <= 72:
+        out.append(
+            f"{reg.accounts_with_record:,} accounts were registered within {reg.signup_span_hours:,.1f} hours."
+        )
+    elif burst and burst[0] >= max(5, 0.3 * len(signups or [])):
+        out.append(
+            f"{burst[0]:,} of its {len(signups or []):,} accounts with a sign-up time were registered "
+            f"within 24 hours from {moment(burst[1])}."
+        )
+    if reg.disposable_email_share >= 0.2:
+        out.append(f"{pct(reg.disposable_email_share)} of its accounts use disposable e-mail domains.")
+    if reg.shared_payment_accounts >= 3:
+        out.append(
+            f"{reg.shared_payment_accounts:,} accounts pay with an instrument another member also uses "
+            f"({reg.distinct_payment_fingerprints:,} instruments in all)."
+        )
+    if inf.datacenter_share + inf.vpn_share + inf.tor_share >= 0.3:
+        parts = [
+            f"{pct(v)} from {name}"
+            for v, name in (
+                (inf.datacenter_share, "datacenters"),
+                (inf.vpn_share, "VPN or proxy services"),
+                (inf.tor_share, "Tor"),
+            )
+            if v > 0
+        ]
+        out.append(f"Its exchanges come {and_list(parts)}, not from consumer networks.")
+    if c.accounts >= 10 and inf.prefixes and inf.prefixes * 4 <= c.accounts:
+        prefixes = f"{inf.prefixes:,} network prefix" + ("es" if inf.prefixes != 1 else "")
+        out.append(f"{c.accounts:,} accounts share {prefixes} ({inf.addresses:,} addresses).")
+    if population_cot is not None and c.cot_share >= max(0.2, 2 * population_cot):
+        out.append(
+            f"{pct(c.cot_share)} of its exchanges ask for step-by-step reasoning, against {pct(population_cot)} in the baseline."
+        )
+    for cap in targeted(c.capabilities, population_caps)[:2]:
+        key = cap.replace(" ", "_")
+        share, base = c.capabilities.get(key, 0.0), population_caps.get(key)
+        if base is not None and share >= TARGET_MIN_LIFT * base and share >= TARGET_MIN_SHARE:
+            out.append(f"{pct(share)} of its exchanges are {cap}, against {pct(base)} in the baseline.")
+    if c.template_hashes and c.template_hashes[0].share >= 0.1:
+        out.append(f"One prompt template carries {pct(c.template_hashes[0].share)} of its exchanges.")
+    return out
 
 
 def rank_campaigns(campaigns: list[Campaign]) -> list[Campaign]:
@@ -383,6 +454,14 @@ class _Builder:
                 [f"Signal families: {', '.join(c.signal_families)}."] if c.signal_families else []
             )
             s.blocks.append(Bullets("Evidence", items))
+        measured = traits(
+            c,
+            self.population_caps,
+            _number(self.res.population.get("cot_share")),
+            self.signups.get(c.campaign_id),
+        )
+        if measured:
+            s.blocks.append(Bullets("What stands out, measured", measured))
         charted = i < MAX_CHARTED
         if not charted:
             s.blocks.append(

@@ -201,7 +201,9 @@ def campaign_edges(res: Results, campaign_id: str) -> GraphEdges | None:
     members = accounts.filter(_.campaign_id == campaign_id).select("account_id", "score")
     ids = members.select("account_id")
     # Materialised once: the kind counts, the pair count and the backbone all read it.
-    inside = edges.semi_join(ids, [("src", "account_id")]).semi_join(ids.view(), [("dst", "account_id")]).cache()
+    inside = (
+        edges.semi_join(ids, [("src", "account_id")]).semi_join(ids.view(), [("dst", "account_id")]).cache()
+    )
     kinds = inside.group_by("kind").aggregate(n=_.count()).to_pyarrow().to_pylist()
     by_kind = {str(r["kind"]): int(r["n"]) for r in kinds}
     pairs = (
