@@ -152,18 +152,16 @@ async def _client(
             pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
 
     start = time.perf_counter()
-    tasks = []
+    pending: set[asyncio.Task] = set()  # O(1) bookkeeping: a backlog must not slow the generator down
     for i in range(total):
         scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-        if len(tasks) >= 2000:  # bound the bookkeeping
-            done = [t for t in tasks if t.done()]
-            tasks = [t for t in tasks if not t.done()]
-            del done
-    await asyncio.gather(*tasks)
+        task = asyncio.create_task(one(i, scheduled))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
     elapsed = time.perf_counter() - start
     out.put(
         {
