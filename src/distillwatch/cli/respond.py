@@ -70,6 +70,11 @@ def decide_command(
         if acc is None and isinstance(res.run.get("inputs"), dict) and res.run["inputs"].get("accounts"):
             candidate = Path(str(res.run["inputs"]["accounts"]))
             acc = candidate if candidate.exists() else None
+        if acc is None:
+            console.print(
+                "[yellow]note:[/yellow] no accounts table (--accounts, or the one scan read): conditions on tier, "
+                "org and account age cannot hold, and sign-up scoring will not know flagged payments"
+            )
         out = decide(res, pol, _db(db), accounts_path=acc, dry_run=dry_run, actor=_actor(actor))
     except (PolicyError, ResultsError, StoreBusy) as exc:
         _fail(str(exc))
