@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyspark
@@ -47,10 +48,10 @@ _SPARK4 = int(pyspark.__version__.split(".")[0]) >= 4
 class _Compiler(PySparkCompiler):
     """Ibis' PySpark compiler with a 64-bit ``hash()``."""
 
-    def visit_Hash(self, op: Any, *, arg: Any) -> Any:  # noqa: N802 - Ibis' visitor naming
-        return self.f.xxhash64(arg)
+    # Simple ops become visit_* methods when the class is created (a plain visit_Hash would be overwritten).
+    SIMPLE_OPS = {**PySparkCompiler.SIMPLE_OPS, ops.Hash: "xxhash64"}
 
-    def visit_Mode(self, op: Any, *, arg: Any, where: Any) -> Any:  # noqa: N802
+    def visit_Mode(self, op: Any, *, arg: Any, where: Any) -> Any:  # noqa: N802 - Ibis' visitor naming
         # Spark >= 3.4 has mode(); on 4.x its second argument makes ties return the smallest value.
         if where is not None:
             arg = self.if_(where, arg, NULL)
