@@ -73,7 +73,8 @@ def replay(data: Path, out: Path, step_hours: float, engine: str) -> dict:
 
     con = duckdb.connect()
     ex_path = str(data / "exchanges.parquet")
-    first, last = con.execute("SELECT min(ts), max(ts) FROM read_parquet(?)", [ex_path]).fetchone()
+    # fetchall, not fetchone: DuckDB keeps a half-read result open and refuses further work on the connection.
+    first, last = con.execute("SELECT min(ts), max(ts) FROM read_parquet(?)", [ex_path]).fetchall()[0]
     labels = pq.read_table(data / "labels.parquet")
     con.register("labels", labels)
     # Each campaign's first exchange and exchange times, to say how much was harvested before the flag.
@@ -119,7 +120,7 @@ def replay(data: Path, out: Path, step_hours: float, engine: str) -> dict:
                 before = con.execute(
                     "SELECT count(*) FROM read_parquet(?) e JOIN labels l USING (account_id) WHERE l.campaign_id = ? AND e.ts < ?",
                     [ex_path, cid, cutoff],
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 flagged_at[cid] = {"flag_hour": round(hour, 2), "cutoff": cutoff.isoformat(), "exchanges_before": before,
                                    "accounts_flagged": n_flag, "accounts_seen": rows.num_rows}  # fmt: skip
         steps.append(step)
