@@ -92,7 +92,12 @@ def confidence_word(c: float) -> str:
 
 
 def targeted(capabilities: dict[str, float], population: dict[str, float]) -> list[str]:
-    """The capabilities a campaign concentrates on, most-harvested first."""
+    """The capabilities a campaign concentrates on, most-harvested first, in words."""
+    return [capability_name(k) for k in targeted_keys(capabilities, population)]
+
+
+def targeted_keys(capabilities: dict[str, float], population: dict[str, float]) -> list[str]:
+    """Capability keys that take >= 10% of the exchanges and 1.5 times the baseline share (else the two largest)."""
     # A catch-all class ("other") is not something a campaign can be said to target.
     ranked = sorted((k for k in capabilities if k not in NOT_A_TARGET), key=lambda k: (-capabilities[k], k))
     picked = [
@@ -101,7 +106,7 @@ def targeted(capabilities: dict[str, float], population: dict[str, float]) -> li
         if capabilities[k] >= TARGET_MIN_SHARE
         and (population.get(k, 0.0) == 0.0 or capabilities[k] >= TARGET_MIN_LIFT * population[k])
     ]
-    return [capability_name(k) for k in (picked or ranked[:2])[:3]]
+    return (picked or ranked[:2])[:3]
 
 
 def lead_sentence(c: Campaign, population_caps: dict[str, float]) -> str:
@@ -175,11 +180,12 @@ def traits(
         out.append(
             f"{pct(c.cot_share)} of its exchanges ask for step-by-step reasoning, against {pct(population_cot)} in the baseline."
         )
-    for cap in targeted(c.capabilities, population_caps)[:2]:
-        key = cap.replace(" ", "_")
-        share, base = c.capabilities.get(key, 0.0), population_caps.get(key)
+    for key in targeted_keys(c.capabilities, population_caps)[:2]:
+        share, base = c.capabilities[key], population_caps.get(key)
         if base is not None and share >= TARGET_MIN_LIFT * base and share >= TARGET_MIN_SHARE:
-            out.append(f"{pct(share)} of its exchanges are {cap}, against {pct(base)} in the baseline.")
+            out.append(
+                f"{pct(share)} of its exchanges are {capability_name(key)}, against {pct(base)} in the baseline."
+            )
     if c.template_hashes and c.template_hashes[0].share >= 0.1:
         out.append(f"One prompt template carries {pct(c.template_hashes[0].share)} of its exchanges.")
     return out
