@@ -33,6 +33,9 @@ from distillwatch.enrich import capability as cap
 OUT = Path(__file__).resolve().parents[1] / "src" / "distillwatch" / "enrich" / "data"
 CLASSES = ("software_engineering", "agentic_tool_use", "math_reasoning", "writing", "chat", "other")
 PER_SOURCE_CAP = 2500  # keep big single-style sources from drowning the rest
+# The roleplay set is nearly all of the writing class and speaks in one voice ("Imagine you are ...
+# explain your ..."); at full size the model learns "your" and "explain" as writing words.
+CAPS = {("gpteacher", "writing"): 600}
 
 # arena-hard has one category for all rows; its 250 `cluster` names say the topic.
 # Clusters are matched by these keywords, first match wins, the rest are "other".
@@ -101,8 +104,27 @@ GENERIC_PREAMBLES = (
     "Always answer truthfully. If you do not know, say so.",
     "Respond in English.",
     "You are an assistant for our customers. Be polite and precise.",
+    # inline persona openers ("As a ..., <task>") are as common in real prompts as system lines
+    "As an expert,",
+    "As a professional,",
+    "As an experienced specialist,",
+    "Acting as a careful assistant,",
 )
 AUGMENT_SHARE = 0.3
+# Likewise reasoning requests ("explain your reasoning") say nothing about the capability asked for,
+# but in the data only roleplay says "explain your ...".  Harvesting traffic appends them to
+# everything, so a share of every class gets one.
+GENERIC_SUFFIXES = (
+    "Explain your reasoning.",
+    "Explain your answer.",
+    "Think step by step.",
+    "Show your work.",
+    "Explain your reasoning step by step before the final answer.",
+    "Describe your thought process.",
+    "Please be concise.",
+    "Give your final answer at the end.",
+)
+SUFFIX_SHARE = 0.2
 
 
 # An arena-hard prompt that plainly asks for code is software engineering whatever its cluster
@@ -182,7 +204,7 @@ def split(examples: list[tuple[str, str, str]], seed: int) -> tuple[list[int], l
     for key in sorted(groups):
         idx = np.array(groups[key])
         rng.shuffle(idx)
-        idx = idx[:PER_SOURCE_CAP]
+        idx = idx[: CAPS.get(key, PER_SOURCE_CAP)]
         n_test = max(1, int(round(len(idx) * 0.2))) if len(idx) >= 3 else 0
         test += idx[:n_test].tolist()
         train += idx[n_test:].tolist()
@@ -214,7 +236,10 @@ def main() -> None:
     texts = [e[0] for e in examples]
     for i in train:
         if rng.random() < AUGMENT_SHARE:
-            texts[i] = GENERIC_PREAMBLES[int(rng.integers(len(GENERIC_PREAMBLES)))] + "\n" + texts[i]
+            pre = GENERIC_PREAMBLES[int(rng.integers(len(GENERIC_PREAMBLES)))]
+            texts[i] = pre + (" " if pre.endswith(",") else "\n") + texts[i]
+        if rng.random() < SUFFIX_SHARE:
+            texts[i] = texts[i] + " " + GENERIC_SUFFIXES[int(rng.integers(len(GENERIC_SUFFIXES)))]
     labels = np.array([e[1] for e in examples])
     sources = np.array([e[2] for e in examples])
     X = cap.features(pa.array(texts))
@@ -248,7 +273,8 @@ def main() -> None:
         "held_out": held_out,
         "held_out_human_written": held_out_human,
         "confusion_matrix": {"labels": list(CLASSES), "rows_true_cols_pred": cm},
-        "augmentation": {"share_of_training_rows": AUGMENT_SHARE, "generic_preambles": list(GENERIC_PREAMBLES)},
+        "augmentation": {"preamble_share": AUGMENT_SHARE, "generic_preambles": list(GENERIC_PREAMBLES),
+                         "suffix_share": SUFFIX_SHARE, "generic_suffixes": list(GENERIC_SUFFIXES)},
         "seed": args.seed,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,22 @@ def test_threaded_batches_equal_small_batches() -> None:
     whole = cap.classify(texts).to_pylist()
     pieces = sum((cap.classify(texts.slice(i, 5_000)).to_pylist() for i in range(0, len(texts), 5_000)), [])
     assert whole == pieces
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plan and execute a 12-step migration of our billing service from Django to FastAPI. Produce step 4 in full.",
+        "We are on step 3 of 9 of the data platform rebuild; design the ingestion component next.",
+        "Multi-step project: build an inventory tracker. Continue with the next phase.",
+    ],
+)
+def test_explicit_multi_step_requests_are_long_horizon(text: str) -> None:
+    assert cap.is_long_horizon(pa.array([text])).to_pylist() == [True]
+
+
+def test_short_system_follow_up_takes_the_system_label() -> None:
+    system = pa.array(["You are a coding agent in a git repository. Read the Python files, write a function that "
+                       "parses the config, and fix the failing pytest unit tests."] * 2)
+    user = pa.array(["ok do it", "Write a limerick about my cat sleeping in the sun all afternoon long, please, thanks"])
+    assert cap.classify(user, system).to_pylist() == ["software_engineering", "writing"]

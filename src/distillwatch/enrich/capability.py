@@ -192,41 +192,81 @@ _BUILD_VERB = (
 )
 
 
+# ... or an explicit reference to a many-step undertaking, whatever the length.
+_MULTI_STEP = (
+    r"(?i)\b\d{1,3}[- ](?:step|phase|stage|milestone)s? (?:plan|migration|project|process|roadmap|refactor(?:ing)?|"
+    r"rollout|implementation|pipeline|build|workflow)\b"
+    r"|\b(?:step|phase|stage|milestone) \d{1,3} (?:of|/) \d{1,3}\b"
+    r"|\bmulti[- ](?:step|stage|phase) (?:project|plan|task|migration|workflow|build|implementation)\b"
+    r"|\bplan and execute\b"
+    r"|\bcontinue (?:with|to|on) (?:the )?next (?:step|phase|stage|milestone)\b"
+)
+
+
 def is_long_horizon(texts: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
     """True for long multi-part build/plan requests: at least LONG_HORIZON_MIN_CHARS characters,
     at least LONG_HORIZON_MIN_PARTS list items / numbered steps / phases, and a build or plan verb.
 
-    Markdown headings are not counted: a "#" line is as often a code comment."""
+    Or an explicit many-step undertaking at any length: "a 12-step migration",
+    "step 4 of 9", "multi-step project", "plan and execute", "continue with the
+    next phase".  Markdown headings are not counted: a "#" line is as often a
+    code comment."""
     s = as_strings(texts)
     head = pc.utf8_slice_codeunits(s, 0, 20_000)
     long_enough = pc.greater_equal(pc.utf8_length(s), LONG_HORIZON_MIN_CHARS)
     parts = pc.count_substring_regex(head, _LIST_ITEM)
     many_parts = pc.greater_equal(parts, LONG_HORIZON_MIN_PARTS)
     builds = pc.match_substring_regex(head, _BUILD_VERB)
-    return pc.and_(pc.and_(long_enough, many_parts), builds)
+    structured = pc.and_(pc.and_(long_enough, many_parts), builds)
+    return pc.or_(structured, pc.match_substring_regex(head, _MULTI_STEP))
+
+
+# How much a system prompt counts next to the user turn (product of experts: the
+# system's log-probabilities are added at this weight).  The user turn says what is
+# asked now; the system prompt is context, and often a generic persona.
+SYSTEM_WEIGHT = 0.5
+# A user turn counts fully from this many words; shorter ones count less (down to a quarter).
+FULL_WEIGHT_WORDS = 12
+
+
+def _probs(model: CapabilityModel, texts: pa.Array) -> np.ndarray:
+    return np.concatenate(in_chunks(model.scores, texts)) if len(texts) else np.zeros((0, len(model.classes)))
 
 
 def classify(texts: pa.Array | pa.ChunkedArray, systems: pa.Array | pa.ChunkedArray | None = None) -> pa.Array:
     """Capability label per text (one of CAPABILITIES); null text gives null.
 
-    When ``systems`` (the system prompts, same length) is given, each system
-    prompt is prepended to its text: agent and tool instructions usually live
-    there.  Software-engineering, agentic or other-labelled prompts that are
-    long multi-part build/plan requests become ``long_horizon``.
+    With ``systems`` (the system prompts, same length), each label combines
+    the user turn's and the system prompt's class probabilities:
+    log p = w * log p(user) + SYSTEM_WEIGHT * log p(system), where w grows
+    with the user turn's length (a quarter below 3 words, full from
+    FULL_WEIGHT_WORDS).  A short follow-up ("do it now") then takes its label
+    from the system prompt, while a clear user request is not overruled by a
+    generic persona.  Software
+    engineering, agentic or other prompts that are long-horizon requests
+    (``is_long_horizon``, on user turn or system prompt) become ``long_horizon``.
     """
     s = as_strings(texts)
+    model = _model()
+    probs = _probs(model, s)
+    lh = pc.fill_null(is_long_horizon(s), False)
     if systems is not None:
         sys_s = as_strings(systems)
         if len(sys_s) != len(s):
             raise ValueError(f"texts and systems differ in length: {len(s)} vs {len(sys_s)}")
-        joined = pc.binary_join_element_wise(pc.fill_null(sys_s, ""), s, "\n")
-        s = pc.if_else(pc.is_null(s), pa.scalar(None, pa.string()), joined)
-    model = _model()
-    probs = np.concatenate(in_chunks(model.scores, s)) if len(s) else np.zeros((0, len(model.classes)))
+        has_sys = valid_mask(sys_s) & (np.asarray(pc.fill_null(pc.utf8_length(sys_s), 0).to_numpy()) > 0)
+        if has_sys.any():
+            idx = np.flatnonzero(has_sys)
+            sys_p = _probs(model, sys_s.take(pa.array(idx)))
+            # a short user turn ("ok, do it") says little, whatever the model's confidence
+            words = np.asarray(pc.fill_null(pc.count_substring_regex(s.take(pa.array(idx)), r"\S+"), 0).to_numpy())
+            user_w = np.clip(words / FULL_WEIGHT_WORDS, 0.25, 1.0)[:, None]
+            logp = user_w * np.log(np.maximum(probs[idx], 1e-9)) + SYSTEM_WEIGHT * np.log(np.maximum(sys_p, 1e-9))
+            probs[idx] = logp  # only the argmax is used below
+            lh = pc.or_(lh, pc.fill_null(is_long_horizon(sys_s), False))
     labels = pa.array(np.array(model.classes, dtype=object)[probs.argmax(axis=1)], pa.string())
     lh_ok = pc.is_in(labels, value_set=pa.array(["software_engineering", "agentic_tool_use", "other"]))
-    lh = pc.and_(pc.fill_null(is_long_horizon(s), False), lh_ok)
-    labels = pc.if_else(lh, pa.scalar("long_horizon"), labels)
+    labels = pc.if_else(pc.and_(lh, lh_ok), pa.scalar("long_horizon"), labels)
     return pc.if_else(pc.is_null(s), pa.scalar(None, pa.string()), labels)
 
 
@@ -234,6 +274,7 @@ def model_info() -> dict[str, Any]:
     """What the shipped model was trained on, its licences, and its held-out accuracy."""
     info = dict(_model().info)
     info["model_file"] = str(MODEL_PATH)
+    info["system_weight"] = SYSTEM_WEIGHT
     info["long_horizon_rule"] = {
         "min_chars": LONG_HORIZON_MIN_CHARS,
         "min_parts": LONG_HORIZON_MIN_PARTS,
