@@ -173,9 +173,19 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         )
         kept_src = pc.index_in(pa.array(combined["src"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
         kept_dst = pc.index_in(pa.array(combined["dst"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
-        membership = merge_dense_neighbours(
-            comms.membership, kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep], cfg.link.merge_ratio
+        ks, kd, kw = kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]
+        membership = merge_dense_neighbours(comms.membership, ks, kd, kw, cfg.link.merge_ratio)
+        # Second partition, of the accounts that harvest only (own content or behaviour evidence at the
+        # harvest level): in the full graph a careful fleet drowns in the links of ordinary customers
+        # (shared ISPs, common prompts); among harvesting accounts its links stand out.
+        harvesting = np.max(np.column_stack([fam_scores.get(f, np.zeros(n)) for f in ("content", "behaviour")]), axis=1)
+        harvesting = harvesting >= cfg.link.harvest_level
+        sub = harvesting[ks] & harvesting[kd]
+        ids_np = account_ids.to_numpy(zero_copy_only=False)
+        sub_comms = find_communities(
+            ids_np, ids_np[ks[sub]], ids_np[kd[sub]], kw[sub], seed=cfg.link.seed, resolution=cfg.link.resolution
         )
+        sub_membership = merge_dense_neighbours(sub_comms.membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
 
     with stages.stage("score"):
         ids = pa.array(account_ids, pa.string())
@@ -195,10 +205,15 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             permutations=cfg.score.permutations,
             seed=cfg.score.seed,
         )
-        evidence = assess_communities(
-            membership, fam_scores, src_i, dst_i, edges.column("weight").to_numpy(), fam,
-            org_codes.to_numpy(zero_copy_only=False), rules,
-        )
+        evidence = []
+        offset = 0
+        for part in (membership, sub_membership):
+            shifted = np.where(part >= 0, part + offset, -1)
+            evidence += assess_communities(
+                shifted, fam_scores, src_i, dst_i, edges.column("weight").to_numpy(), fam,
+                org_codes.to_numpy(zero_copy_only=False), rules,
+            )
+            offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
         labels = _campaign_labels(evidence, feats.accounts)
         scores = score_accounts(
             signals,

@@ -49,14 +49,19 @@ class AccountSignals:
     reasons: list[pa.Array]  # one string array per signal, null where it did not fire
 
     def family_scores(self) -> dict[str, np.ndarray]:
-        """Per family, the weighted mean of its signals for each account (0..1)."""
+        """Per family, a weighted noisy-OR of its signals for each account (0..1).
+
+        1 - prod(1 - v_i) ** w_i: one strong signal makes its family strong, a
+        signal that has nothing to say (0) does not dilute the others, and a
+        weight of 1 counts a signal once (0.5: half as much, 2: as if twice).
+        """
         out: dict[str, np.ndarray] = {}
         for fam in FAMILIES:
             cols = [i for i, f in enumerate(self.families) if f == fam]
             if not cols:
                 continue
-            w = self.weights[cols]
-            out[fam] = (self.values[:, cols] * w).sum(axis=1) / max(w.sum(), 1e-12)
+            v = np.clip(self.values[:, cols], 0.0, 1.0 - 1e-9)
+            out[fam] = 1.0 - np.exp((np.log1p(-v) * self.weights[cols]).sum(axis=1))
         return out
 
     def table(self, account_ids: pa.Array) -> pa.Table:
