@@ -49,16 +49,13 @@ class Snapshot:
         if ip is not None and self.campaign_prefixes:
             campaign = self.campaign_prefixes.get(network_prefix(ip))
             if campaign is not None:
+                action = self.policy.service.campaign_prefix_action or "flag"
                 return _answer_json(
-                    self.policy.service.campaign_prefix_action or "flag",
+                    action,
+                    self.policy.service.allow_ttl_seconds,
+                    self.run_id,
                     [REASON_CAMPAIGN_PREFIX],
                     campaign,
-                    self.policy.service.allow_ttl_seconds,
-                    None,
-                    None,
-                    None,
-                    None,
-                    self.run_id,
                 )
         return self.unknown_answer
 
@@ -78,26 +75,17 @@ def network_prefix(ip: str) -> str:
 
 
 def _answer_json(
-    action: str,
-    codes: list[str],
-    campaign_id: str | None,
-    ttl: int,
-    rpm: float | None,
-    burst: int | None,
-    withhold: bool | None,
-    max_out: int | None,
-    run_id: str | None,
+    action: str, ttl: int, run_id: str | None, codes: list[str] | None = None, campaign_id: str | None = None
 ) -> bytes:
+    """An answer computed at request time (no throttle or degrade parameters: those come from decide)."""
     return json.dumps(
         {
             "action": action,
-            "reason_codes": codes,
+            "reason_codes": codes or [],
             "campaign_id": campaign_id,
             "ttl_seconds": ttl,
-            "throttle": None if rpm is None else {"requests_per_minute": rpm, "burst": burst},
-            "degrade": None
-            if withhold is None
-            else {"withhold_reasoning": withhold, "max_output_tokens": max_out},
+            "throttle": None,
+            "degrade": None,
             "decision_run_id": run_id,
         },
         separators=(",", ":"),
@@ -150,17 +138,7 @@ def load_snapshot(db: str | Path, policy: Policy, now: datetime | None = None) -
         prefixes = dict(
             zip(indicators["value"].to_pylist(), indicators["campaign_id"].to_pylist(), strict=True)
         )
-    unknown = _answer_json(
-        policy.service.unknown_account_action,
-        [],
-        None,
-        policy.service.allow_ttl_seconds,
-        None,
-        None,
-        None,
-        None,
-        run_id,
-    )
+    unknown = _answer_json(policy.service.unknown_account_action, policy.service.allow_ttl_seconds, run_id)
     return Snapshot(
         version=version,
         run_id=run_id,
@@ -185,15 +163,7 @@ def empty_snapshot(policy: Policy) -> Snapshot:
         rows=pa.table({"account_id": pa.array([], pa.string())}),
         index={},
         unknown_answer=_answer_json(
-            policy.service.unknown_account_action,
-            [],
-            None,
-            policy.service.allow_ttl_seconds,
-            None,
-            None,
-            None,
-            None,
-            None,
+            policy.service.unknown_account_action, policy.service.allow_ttl_seconds, None
         ),
     )
 
