@@ -20,7 +20,7 @@ def test_slot_values_become_placeholders() -> None:
         'Write a Python function "fizz" for N=15, see https://x.com/a?b=1',
         'write a   Rust function "buzz" for N=7, see http://y.org/z',
     )
-    assert a == b == "write a ⟪name⟫ function ⟪str⟫ for ⟪name⟫=⟪num⟫, see ⟪url⟫"
+    assert a == b == "write a ⟪name⟫ function ⟪str⟫ for n=⟪num⟫, see ⟪url⟫"
     (c,) = norm("Please review src/app/main.py:\n```python\ndef f(x):\n    return x\n```\nmail bob@corp.io, id 9f8e7d6c5b4a")
     assert c == "please review ⟪path⟫ : ⟪code⟫ mail ⟪email⟫ , id ⟪num⟫"
 
@@ -130,3 +130,7 @@ def test_union_sketch_from_raw_signatures() -> None:
     raw = T.minhash(pa.array([a, b, c]), densify=False)
     assert np.array_equal(np.minimum(raw[0], raw[1]), raw[2])
     assert np.array_equal(T.densify_signatures(raw), T.minhash(pa.array([a, b, c])))
+
+
+def test_single_letter_capitals_are_not_names() -> None:
+    assert norm("and I have a question for Maria") == ["and i have a question for ⟪name⟫"]

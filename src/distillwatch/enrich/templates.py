@@ -63,9 +63,10 @@ _CASE_SENSITIVE_STEPS: tuple[_Step, ...] = (
           f" {STR} "),
     # file paths such as src/app/main.py or C:\Users\x\a.txt
     _Step(r"(?:[A-Za-z]:\\|\.{0,2}/)?(?:[\w.-]+[/\\])+[\w.-]+\.\w{1,5}\b", f" {PATH} "),
-    # capitalised word runs after a lower-case word or punctuation: names, places, products
+    # capitalised word runs (two letters or more, so not "I") after a lower-case word or punctuation:
+    # names, places, products
     # (ASCII letters only: a Unicode class costs 3x, and caseless scripts have no such cue)
-    _Step(r"([a-z0-9,;:)][ \t]+)[A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*", f"\\1{NAME}"),
+    _Step(r"([a-z0-9,;:)\]][ \t]+)[A-Z][A-Za-z'-]+(?: [A-Z][A-Za-z'-]+)*", f"\\1{NAME}"),
 )
 _CASE_FOLDED_STEPS: tuple[_Step, ...] = (
     # any token holding a digit is a slot value: numbers, versions, ids, hashes, uuids, "user42"
@@ -117,7 +118,7 @@ def normalize(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> 
     identifiers and numbers become placeholders; case and whitespace are
     folded; control and bidi-override characters are dropped.  Example:
     'Write a Python function "fizz" for N=15' ->
-    'write a ⟪name⟫ function ⟪str⟫ for ⟪name⟫=⟪num⟫'.
+    'write a ⟪name⟫ function ⟪str⟫ for n=⟪num⟫'.
     Large batches are split across threads (Arrow kernels release the GIL).
     """
     s = bounded(as_strings(texts), max_chars)
