@@ -55,7 +55,7 @@ def write_prefix(data: Path, cutoff: datetime, into: Path) -> tuple[Path, Path |
     con = duckdb.connect()
     ex_out = into / "exchanges.parquet"
     rows = con.execute("SELECT * FROM read_parquet(?) WHERE ts < ? ORDER BY ts, request_id", [str(data / "exchanges.parquet"), cutoff])
-    pq.write_table(rows.fetch_arrow_table(), ex_out)
+    pq.write_table(rows.to_arrow_table(), ex_out)
     acc_out = None
     if (data / "accounts.parquet").exists():
         acc_out = into / "accounts.parquet"
@@ -63,7 +63,7 @@ def write_prefix(data: Path, cutoff: datetime, into: Path) -> tuple[Path, Path |
         accs = con.execute(
             "SELECT * FROM read_parquet(?) WHERE created_at IS NULL OR created_at < ?", [str(data / "accounts.parquet"), cutoff]
         )
-        pq.write_table(accs.fetch_arrow_table(), acc_out)
+        pq.write_table(accs.to_arrow_table(), acc_out)
     con.close()
     return ex_out, acc_out
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -51,20 +50,23 @@ def test_hash_is_64_bit_and_mode_compiles(con) -> None:
     assert m.column("top").to_pylist() == ["y", "z"]
 
 
-def _double(batch: pa.RecordBatch) -> pa.Table:
-    return pa.table({"k": batch.column("k"), "twice": pc.multiply(batch.column("k"), 2)})
-
-
 def test_map_arrow_runs_every_batch(con) -> None:
+    from distillwatch.features import enrichment
     from distillwatch.spark import map_arrow
+    from distillwatch.spark.text import SYSTEM_FACTS_SCHEMA, _system_facts
 
     n = 25_000  # several Arrow batches (Spark's default is 10,000 rows each)
-    t = con.create_table("dw_m", pa.table({"k": np.arange(n, dtype=np.int64)}), temp=True, overwrite=True)
-    out = map_arrow(con, t, _double, pa.schema([("k", pa.int64()), ("twice", pa.int64())]), "dw_m_out").to_pyarrow()
-    assert out.num_rows == n
-    k = out.column("k").to_numpy()
-    assert np.array_equal(out.column("twice").to_numpy(), 2 * k)
-    assert np.array_equal(np.sort(k), np.arange(n))
+    texts = np.where(np.arange(n) % 3 == 0, "Think step by step before answering.", "You are a helpful assistant.")
+    texts = np.char.add(texts, np.arange(n).astype(str))
+    t = con.create_table(
+        "dw_m", pa.table({"system_key": np.arange(n, dtype=np.int64), "system": pa.array(texts)}), temp=True, overwrite=True
+    )
+    # A library function: test-module functions are not importable on the Python workers.
+    out = map_arrow(con, t, _system_facts, SYSTEM_FACTS_SCHEMA, "dw_m_out").to_pyarrow().sort_by("system_key")
+    assert out.column("system_key").to_pylist() == list(range(n))
+    want = enrichment.system_cot(pa.array(texts)).to_pylist()
+    assert out.column("system_cot").to_pylist() == want
+    assert 0 < sum(want) < n
 
 
 def test_text_facts_equal_local_path(con) -> None:
