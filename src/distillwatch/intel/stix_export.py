@@ -478,7 +478,9 @@ def export_results(
         specificity,
         min_specificity,
     )
-    Path(out).write_text(result.bundle.serialize(pretty=True), encoding="utf-8")
+    # stix2's pretty printer looks objects up in the bundle for each reference: quadratic on large
+    # bundles.  Its plain serialisation is linear; indent it with json instead.
+    Path(out).write_text(json.dumps(json.loads(result.bundle.serialize()), indent=1), encoding="utf-8")
     return result
 
 
