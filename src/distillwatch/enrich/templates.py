@@ -29,6 +29,10 @@ from distillwatch.enrich._text import (
     valid_mask,
 )
 
+# Bumped whenever normalisation changes what a template looks like, so stored
+# template hashes and signatures can be told apart from ones made by other rules.
+NORMALIZE_VERSION = 2
+
 # Placeholders are wrapped in U+27EA/U+27EB (mathematical angle brackets) so a
 # prompt that itself contains "<num>" cannot forge or break a placeholder.
 NUM, STR, CODE, URL, EMAIL, NAME, PATH = (
@@ -39,10 +43,12 @@ NUM, STR, CODE, URL, EMAIL, NAME, PATH = (
 
 @dataclass(frozen=True)
 class _Step:
-    """One regex replacement (RE2 syntax)."""
+    """One regex replacement (RE2 syntax).  `common` steps match most prompts, so the
+    match pre-scan that saves work for rare patterns would only add a pass."""
 
     pattern: str
     repl: str
+    common: bool = False
 
 
 # Control characters (not tab/newline), zero-width and bidi-override characters:
@@ -70,9 +76,9 @@ _CASE_SENSITIVE_STEPS: tuple[_Step, ...] = (
 )
 _CASE_FOLDED_STEPS: tuple[_Step, ...] = (
     # any token holding a digit is a slot value: numbers, versions, ids, hashes, uuids, "user42"
-    _Step(r"[\w.+-]*\d(?:[\w.,:+%-]*[\w%])?", NUM),
+    _Step(r"[\w.+-]*\d(?:[\w.,:+%-]*[\w%])?", NUM, common=True),
     # whitespace runs (and any tab or newline) -> one space
-    _Step(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]", " "),
+    _Step(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]", " ", common=True),
 )
 
 
@@ -96,6 +102,8 @@ def _replace(s: pa.Array, pattern: str, repl: str, candidates: pa.Array | None =
 
 
 def _apply(s: pa.Array, step: _Step) -> pa.Array:
+    if step.common:
+        return pc.replace_substring_regex(s, step.pattern, step.repl)
     return _replace(s, step.pattern, step.repl)
 
 
@@ -276,6 +284,7 @@ def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
+    "NORMALIZE_VERSION",
     "normalize",
     "template_hash",
     "minhash",
