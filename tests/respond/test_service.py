@@ -1,3 +1,4 @@
+import hashlib
 import threading
 
 import httpx
@@ -123,9 +124,10 @@ def test_review_clears_and_forces_and_is_audited(served):
     assert bad.status_code == 422
     with records.short_connection(db, read_only=True) as con:
         audit = records.query_audit(con, kind="override").to_pylist()
+    tid = hashlib.sha256(TOKEN.encode()).hexdigest()[:8]
     assert {(a["account_id"], a["actor"], a["why"]) for a in audit} == {
-        ("atk-1", "alice", "false positive"),
-        ("clean-2", "bob", "watch"),
+        ("atk-1", f"alice (token {tid})", "false positive"),
+        ("clean-2", f"bob (token {tid})", "watch"),
     }
 
 

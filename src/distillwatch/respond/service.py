@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -337,7 +338,8 @@ def create_app(
             ok |= hmac.compare_digest(given, t)
         return ok
 
-    def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    def require_token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+        """Refuse without a valid token; else a short, non-secret id of the token (for the audit trail)."""
         given = creds.credentials.encode() if creds is not None and creds.scheme.lower() == "bearer" else b""
         if not token_ok(given):
             raise HTTPException(
@@ -345,6 +347,7 @@ def create_app(
                 detail="missing or invalid bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return hashlib.sha256(given).hexdigest()[:8]
 
     auth = [Depends(require_token)]
 
@@ -449,11 +452,15 @@ def create_app(
 
     @app.post(
         "/v1/accounts/{account_id:path}/review",
-        dependencies=auth,
         status_code=201,
         summary="An analyst's override: clear, force an action, or revoke",
     )
-    async def review(account_id: str, body: ReviewRequest) -> dict[str, Any]:
+    async def review(
+        account_id: str,
+        body: ReviewRequest,
+        # A default, not Annotated: the string annotation could not see this local dependency.
+        token_id: str = Depends(require_token),  # noqa: B008
+    ) -> dict[str, Any]:
         if not account_id or len(account_id) > MAX_ID:
             raise HTTPException(status_code=422, detail=f"account id must be 1 to {MAX_ID} characters")
         if body.kind == "set" and body.action not in ACTIONS:
@@ -465,7 +472,15 @@ def create_app(
         )
         try:
             out = await asyncio.to_thread(
-                records.add_override, db, account_id, body.kind, body.analyst, body.note, body.action, expires
+                records.add_override,
+                db,
+                account_id,
+                body.kind,
+                # The analyst's name is what the caller says; the token it used is what we know.
+                f"{body.analyst} (token {token_id})",
+                body.note,
+                body.action,
+                expires,
             )
         except records.StoreBusy:
             raise HTTPException(
