@@ -169,3 +169,10 @@ def test_maxmind_database(tmp_path: Path) -> None:
     assert out[2]["is_vpn"] is True and out[2]["provider"] == "TestVPN"  # ASN list names it
     assert out[1]["is_vpn"] is False and out[1]["provider"] == "Small ISP"  # falls back to the AS organisation
     assert out[0]["as_org"] == "AMAZON-02"
+
+
+def test_edited_list_is_reread(tmp_path: Path) -> None:
+    p = write(tmp_path / "dc_edit.txt", "# category: datacenter\n192.0.2.0/24\n")
+    assert NetworkLists.load([p], use_defaults=False).classify(pa.array(["198.51.100.1"])).column("is_datacenter").to_pylist() == [False]
+    write(p, "# category: datacenter\n192.0.2.0/24\n198.51.100.0/24\n")
+    assert NetworkLists.load([p], use_defaults=False).classify(pa.array(["198.51.100.1"])).column("is_datacenter").to_pylist() == [True]

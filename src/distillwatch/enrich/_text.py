@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TypeVar
 
 import duckdb
@@ -117,6 +118,15 @@ def valid_mask(arr: pa.Array) -> np.ndarray:
 def list_parent_indices(lists: pa.ListArray) -> np.ndarray:
     """For a list array, the row index each flattened element belongs to."""
     return np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def file_stamps(paths: Sequence[Path]) -> tuple[tuple[Path, int, int], ...]:
+    """(path, mtime_ns, size) per existing file: a cache key that changes when a list file is edited."""
+    out = []
+    for p in paths:
+        st = p.stat() if p.exists() else None
+        out.append((p, st.st_mtime_ns if st else -1, st.st_size if st else -1))
+    return tuple(out)
 
 
 def in_chunks(fn: Callable[[pa.Array], T], arr: pa.Array, min_rows: int = PARALLEL_MIN_ROWS) -> list[T]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.enrich._text import as_strings
+from distillwatch.enrich._text import as_strings, file_stamps
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_FILES = ("disposable_domains.txt.gz",)
@@ -74,7 +74,7 @@ class EmailLists:
         """Shipped defaults (unless use_defaults=False) plus user files, one domain per line."""
         paths = [DATA_DIR / n for n in DEFAULT_FILES] if use_defaults else []
         paths += [Path(p) for p in (extra_paths or [])]
-        return _load_cached(tuple(paths))
+        return _load_cached(file_stamps(paths))
 
     def domain(self, emails: pa.Array | pa.ChunkedArray) -> pa.Array:
         return domain(emails)
@@ -93,7 +93,9 @@ class EmailLists:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(paths: tuple[Path, ...]) -> EmailLists:
+def _load_cached(stamps: tuple[tuple[Path, int, int], ...]) -> EmailLists:
+    # keyed by (path, mtime, size) so an edited list is re-read
+    paths = [s[0] for s in stamps]
     domains: set[str] = set()
     for path in paths:
         if not path.exists():

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.enrich._text import as_strings
+from distillwatch.enrich._text import as_strings, file_stamps
 
 DATA_DIR = Path(__file__).parent / "data"
 CATEGORIES = ("datacenter", "vpn", "tor")
@@ -247,7 +247,8 @@ class NetworkLists:
         if use_defaults:
             paths += [DATA_DIR / name for name in DEFAULT_CIDR_FILES + DEFAULT_ASN_FILES]
         paths += [Path(p) for p in (extra_paths or [])]
-        return _load_cached(tuple(paths), Path(mmdb) if mmdb else None)
+        mm = Path(mmdb) if mmdb else None
+        return _load_cached(file_stamps(paths), file_stamps([mm])[0] if mm else None)
 
     def classify(self, ips: pa.Array | pa.ChunkedArray) -> pa.Table:
         """One row per input address: ip, version, prefix, is_datacenter, is_vpn, is_tor, provider.
@@ -414,7 +415,10 @@ _ASN_LINE = re.compile(r"^\s*AS(\d+)\b\s*(?:#\s*(.*))?$", re.IGNORECASE)
 
 
 @lru_cache(maxsize=8)
-def _load_cached(paths: tuple[Path, ...], mmdb: Path | None) -> NetworkLists:
+def _load_cached(stamps: tuple[tuple[Path, int, int], ...], mmdb_stamp: tuple[Path, int, int] | None) -> NetworkLists:
+    # keyed by (path, mtime, size) so an edited list is re-read
+    paths = [s[0] for s in stamps]
+    mmdb = mmdb_stamp[0] if mmdb_stamp else None
     providers: dict[str, int] = {}
     ranges = _Ranges()
     asn_flags: dict[int, int] = {}
