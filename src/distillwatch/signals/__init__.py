@@ -51,17 +51,17 @@ class AccountSignals:
     def family_scores(self) -> dict[str, np.ndarray]:
         """Per family, a weighted noisy-OR of its signals for each account (0..1).
 
-        1 - prod(1 - v_i) ** w_i: one strong signal makes its family strong, a
-        signal that has nothing to say (0) does not dilute the others, and a
-        weight of 1 counts a signal once (0.5: half as much, 2: as if twice).
+        1 - prod(1 - min(w_i, 1) x v_i): a strong, fully weighted signal makes
+        its family strong, a signal with nothing to say (0) does not dilute the
+        others, and a signal of weight 0.5 contributes at most one half.
         """
         out: dict[str, np.ndarray] = {}
         for fam in FAMILIES:
             cols = [i for i, f in enumerate(self.families) if f == fam]
             if not cols:
                 continue
-            v = np.clip(self.values[:, cols], 0.0, 1.0 - 1e-9)
-            out[fam] = 1.0 - np.exp((np.log1p(-v) * self.weights[cols]).sum(axis=1))
+            c = np.clip(self.values[:, cols] * np.minimum(self.weights[cols], 1.0), 0.0, 1.0)
+            out[fam] = 1.0 - np.prod(1.0 - c, axis=1)
         return out
 
     def table(self, account_ids: pa.Array) -> pa.Table:
