@@ -151,3 +151,22 @@ def test_context_from_the_store_and_recording(tmp_path, lists):
     (row,) = signup.score_signups(_batch(later), load_policy(), ctx, net, mail, NOW).to_pylist()
     assert row["shared_address"] == 5 and row["action"] == "deny"
     assert set(row["reason_codes"]) == {"SIGNUP-FLAGGED-PAYMENT", "SIGNUP-SHARED-ADDRESS"}
+
+
+def test_one_card_many_signups(lists):
+    net, mail = lists
+    rows = [
+        {
+            "account_id": f"p{i}",
+            "email": f"p{i}@org{i}.example",
+            "signup_ip": f"2001:db8:{i}::1",
+            "payment_fingerprint": "card-1",
+            "created_at": NOW + timedelta(minutes=i),
+        }
+        for i in range(3)
+    ]
+    out = _by_id(
+        signup.score_signups(_batch(rows), load_policy(), signup.SignupContext.empty(), net, mail, NOW)
+    )
+    assert [out[f"p{i}"]["shared_payment"] for i in range(3)] == [0, 1, 2]
+    assert out["p1"]["action"] == "allow" and out["p2"]["reason_codes"] == ["SIGNUP-SHARED-PAYMENT"]

@@ -139,7 +139,10 @@ class SignupWhen(_Strict):
         None, description="payment fingerprint also used by an account under action"
     )
     min_burst: int | None = Field(
-        None, ge=1, description="sign-ups in the same burst window (same prefix or domain)"
+        None, ge=1, description="sign-ups from the same prefix within the burst window, this one included"
+    )
+    min_shared_payment: int | None = Field(
+        None, ge=1, description="other recent sign-ups with the same payment fingerprint"
     )
     campaign_indicator: bool | None = Field(
         None, description="address prefix or e-mail domain is an indicator of a known campaign"

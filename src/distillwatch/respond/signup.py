@@ -12,6 +12,7 @@ Facts per sign-up (all computed over the whole batch at once):
 - ``burst``: sign-ups from the same prefix within the burst window, this one included;
 - ``payment_shared_with_flagged``: the payment fingerprint belongs to an account that the
   latest enforced decision run put under action;
+- ``shared_payment``: earlier sign-ups in the window with the same payment fingerprint;
 - ``campaign_indicator``: the prefix or e-mail domain is an indicator of a campaign in the
   latest decision run, or one a partner shared (``intel_partner_indicators``).
 
@@ -45,6 +46,7 @@ HISTORY_COLUMNS = pa.schema(
         ("ip_prefix", pa.string()),
         ("email_domain", pa.string()),
         ("local_pattern", pa.string()),
+        ("payment_fingerprint", pa.string()),
     ]
 )
 
@@ -69,7 +71,7 @@ def load_context(con: duckdb.DuckDBPyConnection, since: datetime) -> SignupConte
     run_id = run["run_id"] if run else None
     history = records.fetch_arrow(
         con,
-        "SELECT created_at, signup_ip, ip_prefix, email_domain, local_pattern FROM respond_signups "
+        "SELECT created_at, signup_ip, ip_prefix, email_domain, local_pattern, payment_fingerprint FROM respond_signups "
         "WHERE coalesce(created_at, scored_at) >= ?",
         [since],
     )
@@ -98,7 +100,11 @@ WITH cur AS (SELECT * FROM cur_in),
 pool AS (
     SELECT row_number() OVER () AS pid, NULL::BIGINT AS src, * FROM hist_in
     UNION ALL
-    SELECT 1000000000000 + i, i, ts, signup_ip, ip_prefix, email_domain, local_pattern FROM cur_in
+    SELECT 1000000000000 + i, i, ts, signup_ip, ip_prefix, email_domain, local_pattern, payment_fingerprint FROM cur_in
+),
+pay_m AS (
+    SELECT c.i, count(*) AS n FROM cur c JOIN pool p ON p.payment_fingerprint = c.payment_fingerprint
+    WHERE p.ts <= c.ts AND p.ts > c.ts - to_microseconds(?::BIGINT) AND p.src IS DISTINCT FROM c.i GROUP BY c.i
 ),
 ip_m AS (
     SELECT c.i, count(*) AS n FROM cur c JOIN pool p ON p.signup_ip = c.signup_ip
@@ -119,11 +125,13 @@ SELECT c.i,
        coalesce(ip_m.n, 0)::INTEGER AS shared_address,
        coalesce(prefix_m.n, 0)::INTEGER AS shared_prefix,
        (coalesce(prefix_m.burst, 0) + CASE WHEN c.ip_prefix IS NULL THEN 0 ELSE 1 END)::INTEGER AS burst,
-       coalesce(pattern_m.n, 0)::INTEGER AS local_part_burst
+       coalesce(pattern_m.n, 0)::INTEGER AS local_part_burst,
+       coalesce(pay_m.n, 0)::INTEGER AS shared_payment
 FROM cur c
 LEFT JOIN ip_m ON ip_m.i = c.i
 LEFT JOIN prefix_m ON prefix_m.i = c.i
 LEFT JOIN pattern_m ON pattern_m.i = c.i
+LEFT JOIN pay_m ON pay_m.i = c.i
 ORDER BY c.i
 """
 
@@ -149,6 +157,7 @@ def signup_facts(
     nets = net.classify(ips)
     domain = mail.domain(emails)
     pattern = email_facts.local_part_pattern(emails)
+    payment = _col(signups, "payment_fingerprint", pa.string())
     cur = pa.table(
         {
             "i": pa.array(np.arange(n, dtype=np.int64)),
@@ -157,19 +166,19 @@ def signup_facts(
             "ip_prefix": nets["prefix"],
             "email_domain": domain,
             "local_pattern": pattern,
+            "payment_fingerprint": payment,
         }
     )
     con = duckdb.connect()
     con.register("cur_in", cur)
     con.register(
         "hist_in",
-        context.history.rename_columns(["ts", "signup_ip", "ip_prefix", "email_domain", "local_pattern"]),
+        context.history.rename_columns(["ts", *HISTORY_COLUMNS.names[1:]]),
     )
     window_us = int(policy.signup.window_hours * 3600e6)
     burst_us = int(policy.signup.burst_window_minutes * 60e6)
-    counts = records.fetch_arrow(con, _FACTS_SQL, [window_us, burst_us, window_us, window_us])
+    counts = records.fetch_arrow(con, _FACTS_SQL, [window_us, window_us, burst_us, window_us, window_us])
     con.close()
-    payment = _col(signups, "payment_fingerprint", pa.string())
 
     def member(values, pool: frozenset[str]) -> pa.Array:
         return pc.fill_null(pc.is_in(values, value_set=pa.array(sorted(pool), pa.string())), False)
@@ -195,6 +204,7 @@ def signup_facts(
             "burst": counts["burst"],
             "local_part_burst": counts["local_part_burst"],
             "payment_fingerprint": payment,
+            "shared_payment": counts["shared_payment"],
             "payment_shared_with_flagged": member(payment, context.flagged_payments),
             "campaign_indicator": campaign,
         }
@@ -216,6 +226,7 @@ def _signup_mask(when: SignupWhen, f: pa.Table) -> np.ndarray:
         ("min_shared_address", "shared_address"),
         ("min_shared_prefix", "shared_prefix"),
         ("min_burst", "burst"),
+        ("min_shared_payment", "shared_payment"),
     ):
         threshold = getattr(when, cond)
         if threshold is not None:
