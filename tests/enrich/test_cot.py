@@ -17,6 +17,8 @@ ELICITING = [
     "Put your reasoning inside <thinking></thinking> tags, then the answer.",
     "Write your internal monologue in a scratchpad first.",
     "Show all your work.",
+    "Please show every step of your thinking, not just the answer.",
+    "Format: reasoning, then final answer.",
     "Provide a detailed step-by-step solution.",
     "Use chain-of-thought prompting and give the final answer after ####.",
     "Before answering, think carefully about each assumption.",
@@ -42,6 +44,7 @@ NOT_ELICITING = [
     "Show me the steps to build an invoice app in Python.",
     "Explain the working of this Java snippet.",
     "Think of a name for my bakery.",
+    "Just give me the answer, then a short summary.",
     "Escribe una receta paso a paso para hacer paella.",
     "",
 ]
