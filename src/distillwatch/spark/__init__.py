@@ -132,8 +132,9 @@ def session(master: str | None = None, app_name: str = "distillwatch", conf: dic
     }
     resolved_master = master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
     if resolved_master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
-        # Local workers must run this interpreter (its venv has distillwatch), not whatever `python3` is on PATH.
-        settings["spark.pyspark.python"] = sys.executable
+        # Local workers must run this interpreter (its venv has distillwatch), not whatever `python3` is on
+        # PATH; PySpark reads the variable (not spark.pyspark.python) when it starts the context.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     if resolved_master.startswith("local"):
         # One machine: the default 200 shuffle partitions are 200 tiny tasks per query; on a cluster keep Spark's.
         settings["spark.sql.shuffle.partitions"] = os.environ.get("DISTILLWATCH_SPARK_PARTITIONS", str(4 * (os.cpu_count() or 2)))
