@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import accepted, assert_adds_up, options, quarantine_rows
+from ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 from distillwatch.ingest import UnreadableInputError, ingest
 from distillwatch.ingest.sources import resolve, sniff_adapter
 
 
-def test_openai_and_litellm_chat_logs(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "chat_openai.jsonl", work_dir=tmp_path, options=options())
+def test_openai_and_litellm_chat_logs(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "chat_openai.jsonl", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     rows = {r["request_id"]: r for r in accepted(result)}
     first = rows["chatcmpl-9x1AbC"]
@@ -40,8 +40,8 @@ def test_openai_and_litellm_chat_logs(fixtures: Path, tmp_path: Path) -> None:
     assert [(r["row"], r["reason"], r["field"]) for r in q] == [(4, "unmappable_record", "messages")]
 
 
-def test_anthropic_chat_logs(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "chat_anthropic.jsonl", work_dir=tmp_path, options=options())
+def test_anthropic_chat_logs(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "chat_anthropic.jsonl", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     rows = {r["request_id"]: r for r in accepted(result)}
     a = rows["req_011CXa"]
@@ -53,8 +53,8 @@ def test_anthropic_chat_logs(fixtures: Path, tmp_path: Path) -> None:
     assert rows["req_011CXb"]["system"] == "Be brief."
 
 
-def test_otel_genai_spans(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "otel_genai.jsonl", work_dir=tmp_path, options=options())
+def test_otel_genai_spans(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "otel_genai.jsonl", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     c = result.counts["exchanges"]
     assert (c["read"], c["accepted"], c["ignored_spans"]) == (3, 2, 1)  # the HTTP span is not an exchange
@@ -79,8 +79,8 @@ def test_otel_genai_spans(fixtures: Path, tmp_path: Path) -> None:
     assert [(r["row"], r["reason"], r["field"]) for r in q] == [(2, "missing_required", "account_id")]
 
 
-def test_otel_single_document(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "otel_genai.json", work_dir=tmp_path, options=options())
+def test_otel_single_document(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "otel_genai.json", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     assert [r["request_id"] for r in accepted(result)] == ["chatcmpl-otel-1"]
 
@@ -96,17 +96,17 @@ def test_otel_single_document(fixtures: Path, tmp_path: Path) -> None:
         ("hostile.csv", "contract"),
     ],
 )
-def test_auto_sniffs_the_shape(fixtures: Path, name: str, shape: str) -> None:
-    assert sniff_adapter(resolve(fixtures / name)[0]) == shape
+def test_auto_sniffs_the_shape(name: str, shape: str) -> None:
+    assert sniff_adapter(resolve(FIXTURES / name)[0]) == shape
 
 
-def test_forced_adapter(fixtures: Path, tmp_path: Path) -> None:
+def test_forced_adapter(tmp_path: Path) -> None:
     # Contract records read with the chat adapter have no messages: quarantined, not lost.
-    result = ingest(fixtures / "hostile.jsonl", work_dir=tmp_path / "a", options=options(adapter="chat"))
+    result = ingest(FIXTURES / "hostile.jsonl", work_dir=tmp_path / "a", options=options(adapter="chat"))
     assert_adds_up(result)
     assert result.counts["exchanges"]["accepted"] == 0
     with pytest.raises(UnreadableInputError, match="reads JSON"):
-        ingest(fixtures / "hostile.csv", work_dir=tmp_path / "b", options=options(adapter="otel"))
+        ingest(FIXTURES / "hostile.csv", work_dir=tmp_path / "b", options=options(adapter="otel"))
 
 
 def test_chat_adapter_hostile_shapes(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+from ingest_helpers import FIXTURES
 from typer.testing import CliRunner
 
 from distillwatch.cli.main import app
@@ -15,15 +16,15 @@ from distillwatch.store import connect
 runner = CliRunner()
 
 
-def test_cli_prints_accounting_and_exits_0_with_quarantine(fixtures: Path, tmp_path: Path) -> None:
+def test_cli_prints_accounting_and_exits_0_with_quarantine(tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
     result = runner.invoke(
         app,
         [
             "ingest",
-            str(fixtures / "hostile.csv"),
+            str(FIXTURES / "hostile.csv"),
             "--accounts",
-            str(fixtures / "accounts.csv"),
+            str(FIXTURES / "accounts.csv"),
             "--out",
             str(tmp_path / "o"),
             "--db",
@@ -44,12 +45,12 @@ def test_cli_prints_accounting_and_exits_0_with_quarantine(fixtures: Path, tmp_p
         assert con.execute("SELECT count(*) FROM ingest_sources").fetchone()[0] == 2
 
 
-def test_cli_unreadable_input_is_one_line_and_exit_2(fixtures: Path, tmp_path: Path) -> None:
+def test_cli_unreadable_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
             "ingest",
-            str(fixtures / "not_parquet.parquet"),
+            str(FIXTURES / "not_parquet.parquet"),
             "--out",
             str(tmp_path),
             "--db",
@@ -61,12 +62,12 @@ def test_cli_unreadable_input_is_one_line_and_exit_2(fixtures: Path, tmp_path: P
     assert len(lines) == 1 and "not_parquet.parquet" in lines[0] and "Traceback" not in result.output
 
 
-def test_cli_rejects_bad_options(fixtures: Path, tmp_path: Path) -> None:
+def test_cli_rejects_bad_options(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
             "ingest",
-            str(fixtures / "hostile.csv"),
+            str(FIXTURES / "hostile.csv"),
             "--max-text-chars",
             "0",
             "--db",
@@ -74,13 +75,13 @@ def test_cli_rejects_bad_options(fixtures: Path, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    result = runner.invoke(app, ["ingest", str(fixtures / "hostile.csv"), "--adapter", "xml"])
+    result = runner.invoke(app, ["ingest", str(FIXTURES / "hostile.csv"), "--adapter", "xml"])
     assert result.exit_code == 2
 
 
-def test_cli_with_progress_bar_and_env_store(fixtures: Path, tmp_path: Path, monkeypatch) -> None:
+def test_cli_with_progress_bar_and_env_store(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("DISTILLWATCH_DB", str(tmp_path / "env.duckdb"))
-    result = runner.invoke(app, ["ingest", str(fixtures / "otel_genai.jsonl"), "--out", str(tmp_path / "o")])
+    result = runner.invoke(app, ["ingest", str(FIXTURES / "otel_genai.jsonl"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "non-GenAI" in result.output  # the HTTP span is reported, not silently skipped
     with duckdb.connect(str(tmp_path / "env.duckdb"), read_only=True) as con:

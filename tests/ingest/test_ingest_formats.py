@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import accepted, assert_adds_up, options
+from ingest_helpers import accepted, assert_adds_up, options
 
 from distillwatch import contract
 from distillwatch.ingest import ingest

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import accepted, assert_adds_up, options, quarantine_rows
+from ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 from distillwatch import contract
 from distillwatch.ingest import UnreadableInputError, ingest
@@ -21,8 +21,8 @@ def _by_row(result) -> dict[int, tuple[str | None, str]]:
     return {r["row"]: (r["field"], r["reason"]) for r in quarantine_rows(result) if r["table"] == "exchanges"}
 
 
-def test_hostile_jsonl_every_line_accounted(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "hostile.jsonl", work_dir=tmp_path, options=options())
+def test_hostile_jsonl_every_line_accounted(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "hostile.jsonl", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     assert _by_row(result) == {
         4: (None, "malformed_json"),  # truncated object
@@ -56,10 +56,10 @@ def test_hostile_jsonl_every_line_accounted(fixtures: Path, tmp_path: Path) -> N
     assert c["nul_stripped"] == {"prompt": 1}
 
 
-def test_quarantine_keeps_source_and_bounded_raw(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "hostile.jsonl", work_dir=tmp_path, options=options(raw_max_chars=64))
+def test_quarantine_keeps_source_and_bounded_raw(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "hostile.jsonl", work_dir=tmp_path, options=options(raw_max_chars=64))
     rows = quarantine_rows(result)
-    assert {r["source"] for r in rows} == {str(fixtures / "hostile.jsonl")}
+    assert {r["source"] for r in rows} == {str(FIXTURES / "hostile.jsonl")}
     assert all(len(r["raw"]) <= 64 + len("... [99999 more chars]") for r in rows)
     assert all(r["detail"] for r in rows)
     assert pq.read_schema(result.quarantine_path).names == [
@@ -73,8 +73,8 @@ def test_quarantine_keeps_source_and_bounded_raw(fixtures: Path, tmp_path: Path)
     ]
 
 
-def test_hostile_csv(fixtures: Path, tmp_path: Path) -> None:
-    result = ingest(fixtures / "hostile.csv", work_dir=tmp_path, options=options())
+def test_hostile_csv(tmp_path: Path) -> None:
+    result = ingest(FIXTURES / "hostile.csv", work_dir=tmp_path, options=options())
     assert_adds_up(result)
     assert _by_row(result) == {
         5: (None, "bad_csv_row"),  # missing columns
@@ -94,9 +94,9 @@ def test_hostile_csv(fixtures: Path, tmp_path: Path) -> None:
     assert result.counts["exchanges"]["read"] == 11  # the blank line is not a record
 
 
-def test_accounts_table(fixtures: Path, tmp_path: Path) -> None:
+def test_accounts_table(tmp_path: Path) -> None:
     result = ingest(
-        fixtures / "hostile.csv", accounts=fixtures / "accounts.csv", work_dir=tmp_path, options=options()
+        FIXTURES / "hostile.csv", accounts=FIXTURES / "accounts.csv", work_dir=tmp_path, options=options()
     )
     assert_adds_up(result)
     assert pq.read_schema(result.accounts_path).equals(contract.ACCOUNTS_SCHEMA)
@@ -175,9 +175,9 @@ def test_parquet_named_jsonl_and_missing_columns(tmp_path: Path) -> None:
         ingest(tmp_path / "missing.parquet", work_dir=tmp_path / "o")
 
 
-def test_truncated_gzip_is_a_clear_error(fixtures: Path, tmp_path: Path) -> None:
+def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
     # Big enough (decompressed) that the cut is met while reading, not while sniffing the head.
-    data = gzip.compress((fixtures / "hostile.jsonl").read_bytes() * 4000)
+    data = gzip.compress((FIXTURES / "hostile.jsonl").read_bytes() * 4000)
     path = tmp_path / "cut.jsonl.gz"
     path.write_bytes(data[: len(data) * 9 // 10])
     with pytest.raises(UnreadableInputError, match="read failed part-way") as e:

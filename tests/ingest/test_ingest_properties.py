@@ -6,9 +6,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from conftest import assert_adds_up, options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ingest_helpers import assert_adds_up, options
 
 from distillwatch.ingest import UnreadableInputError, canonical_ip, ingest
 

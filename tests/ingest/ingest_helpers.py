@@ -1,4 +1,4 @@
-"""Shared helpers for the ingest tests."""
+"""Shared helpers for the ingest tests (a uniquely named module: `conftest` is taken by other folders)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from distillwatch.ingest import IngestOptions, IngestResult
 
@@ -41,8 +40,3 @@ def assert_adds_up(result: IngestResult) -> None:
             assert sum(r["reason"] == reason for r in in_file) == n
         path = result.exchanges_path if table == "exchanges" else result.accounts_path
         assert pq.read_metadata(path).num_rows == c["accepted"]
-
-
-@pytest.fixture
-def fixtures() -> Path:
-    return FIXTURES
