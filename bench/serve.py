@@ -6,8 +6,8 @@
 The server runs as its own process (the real CLI), the load generator in a second process:
 an open-loop asyncio client on keep-alive HTTP/1.1 connections that sends each request at
 its scheduled time and measures latency from that time (so a stalled server shows up as
-latency, not as a quietly lower rate).  Half-way through, a new decision run is written to
-the store, so the figures include a hot reload under load.  Prints throughput, p50 / p99 /
+latency, not as a quietly lower rate).  During the run, new decision runs are written to the
+store (``--reloads``, default 1, evenly spaced), so the figures include hot reloads under load.  Prints throughput, p50 / p99 /
 p99.9 latency, errors, and the server's memory (RSS) at start and end.
 """
 
@@ -191,7 +191,9 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--attack-share", type=float, default=0.05)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--no-reload", action="store_true", help="skip the decision run half-way through")
+    ap.add_argument(
+        "--reloads", type=int, default=1, help="decision runs written during the load, evenly spaced"
+    )
     args = ap.parse_args()
     if args.rate * args.seconds > 1_000_000:
         sys.exit("bounded: at most 1,000,000 requests per run")
@@ -245,18 +247,22 @@ def main() -> None:
             target=_client_process, args=(port, args.rate, args.seconds, accounts, args.connections, queue)
         )
         client.start()
-        reload_s = None
-        if not args.no_reload:
-            time.sleep(args.seconds / 2)
-            write_results(work / "results", args.accounts, args.attack_share, seed=2)
+        reload_times: list[float] = []
+        rss_after_reload: list[float] = []
+        started = time.monotonic()
+        for k in range(args.reloads):
+            # Each run decides different accounts (another seed), so the snapshot really changes.
+            time.sleep(max(0.0, started + args.seconds * (k + 1) / (args.reloads + 1) - time.monotonic()))
+            write_results(work / "results", args.accounts, args.attack_share, seed=2 + k)
             t = time.perf_counter()
-            second = decide(read_results(work / "results"), load_policy(), db)
+            run = decide(read_results(work / "results"), load_policy(), db)
             while (
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["decision_run_id"]
-                != second.run_id
+                != run.run_id
             ):
                 time.sleep(0.05)
-            reload_s = time.perf_counter() - t
+            reload_times.append(time.perf_counter() - t)
+            rss_after_reload.append(_rss_mb(server.pid))
         result = queue.get(timeout=args.seconds + 120)
         client.join()
         rss_end = _rss_mb(server.pid)
@@ -283,8 +289,13 @@ def main() -> None:
     ]
     print("worst latency per second (ms): " + " ".join(f"{v:.0f}" for v in per_second))
     print(f"errors: {result['n_errors']} transport, {int((~ok).sum()) - result['n_errors']} non-200")
-    if reload_s is not None:
-        print(f"hot reload: new decision run written and served {reload_s:.2f}s after decide started")
+    if reload_times:
+        print(
+            f"hot reloads: {len(reload_times)} decision runs written under load, each served "
+            f"{min(reload_times):.2f}-{max(reload_times):.2f}s after its decide started; server RSS after each: "
+            + ", ".join(f"{v:.0f}" for v in rss_after_reload)
+            + " MB"
+        )
     print(f"server memory (RSS): start {rss_start:.0f} MB, end {rss_end:.0f} MB")
     print(
         f"server CPU: {cpu_used:.1f}s, {cpu_used / result['sent'] * 1000:.3f} ms per request (reload included)"
