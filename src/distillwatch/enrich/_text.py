@@ -27,6 +27,7 @@ MAX_CHARS = 4096
 # Arrow and numpy kernels release the GIL, so large batches are split across threads.
 THREADS = max(1, min(4, os.cpu_count() or 1))
 PARALLEL_MIN_ROWS = 20_000
+MAX_CHUNK_ROWS = 50_000
 
 T = TypeVar("T")
 
@@ -129,12 +130,19 @@ def file_stamps(paths: Sequence[Path]) -> tuple[tuple[Path, int, int], ...]:
     return tuple(out)
 
 
-def in_chunks(fn: Callable[[pa.Array], T], arr: pa.Array, min_rows: int = PARALLEL_MIN_ROWS) -> list[T]:
-    """fn over contiguous slices of arr, one per thread when the batch is large; results in order."""
+def in_chunks(fn: Callable[[pa.Array], T], arr: pa.Array) -> list[T]:
+    """fn over contiguous slices of arr, results in order.
+
+    Batches of PARALLEL_MIN_ROWS or more are split across THREADS threads,
+    and no slice is longer than MAX_CHUNK_ROWS, so memory stays bounded
+    whatever the batch size (feature matrices and shingle arrays cost tens
+    of bytes per word).
+    """
     n = len(arr)
-    if n < min_rows or THREADS == 1:
+    min_rows, max_rows = PARALLEL_MIN_ROWS, MAX_CHUNK_ROWS
+    if n < min_rows or (THREADS == 1 and n <= max_rows):
         return [fn(arr)]
-    step = -(-n // THREADS)
+    step = min(-(-n // THREADS), max_rows)
     parts = [arr.slice(i, step) for i in range(0, n, step)]
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         return list(pool.map(fn, parts))

@@ -214,14 +214,17 @@ def minhash(
     enc = pc.dictionary_encode(norm)
     uniq = enc.dictionary
     n = len(uniq)
-    row, sh = shingle_hashes(uniq, k=k, normalized=True)
-    sig = np.full(n * num_perm, EMPTY_SIGNATURE, dtype=np.uint64)
-    if len(sh):
-        bins = ((sh >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
-        np.minimum.at(sig, row * num_perm + bins, sh)
-    sig = sig.reshape(n, num_perm)
-    if densify:
-        sig = densify_signatures(sig)
+
+    def sign(part: pa.Array) -> np.ndarray:
+        row, sh = shingle_hashes(part, k=k, normalized=True)
+        raw = np.full(len(part) * num_perm, EMPTY_SIGNATURE, dtype=np.uint64)
+        if len(sh):
+            bins = ((sh >> np.uint64(32)) % np.uint64(num_perm)).astype(np.int64)
+            np.minimum.at(raw, row * num_perm + bins, sh)
+        raw = raw.reshape(len(part), num_perm)
+        return densify_signatures(raw) if densify else raw
+
+    sig = np.concatenate(in_chunks(sign, uniq)) if n else np.zeros((0, num_perm), dtype=np.uint64)
     out = np.full((len(norm), num_perm), EMPTY_SIGNATURE, dtype=np.uint64)
     valid = valid_mask(enc.indices)
     if valid.any():
