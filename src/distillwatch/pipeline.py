@@ -214,24 +214,24 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
                 org_codes.to_numpy(zero_copy_only=False), rules,
             )
             offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
-        labels = _campaign_labels(evidence, feats.accounts)
         scores = score_accounts(
             signals,
             evidence,
             target_fpr=cfg.score.target_fpr,
             suspect_factor=cfg.score.suspect_fpr_factor,
             own_cap=cfg.score.own_evidence_cap,
-            campaign_labels=labels,
+            min_accounts=cfg.link.min_accounts,
             org_codes=org_codes.to_numpy(zero_copy_only=False),
             org_discount=cfg.link.org_discount,
             edges=(kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]),
             extend_attachment=cfg.link.extend_attachment,
         )
+    labels = scores.labels
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
 
     with stages.stage("campaigns"):
         membership = pa.table({"account_id": ids, "campaign_id": campaign_col}).filter(pc.is_valid(campaign_col))
-        by_label = {labels[ev.community]: ev for ev in evidence if ev.is_campaign}
+        by_label = {labels[ev.community]: ev for ev in evidence if ev.community in labels}
         records = build_campaigns(
             con,
             feats.ex,
@@ -307,12 +307,6 @@ def _combine_pairs(edges: pa.Table, weighted: np.ndarray) -> dict[str, np.ndarra
         "dst": g.column("dst").to_numpy(zero_copy_only=False),
         "weight": g.column("w_sum").to_numpy(),
     }
-
-
-def _campaign_labels(evidence, features: pa.Table) -> dict[int, str]:
-    """C001, C002... by size (largest first), ties by community id: deterministic for a given input."""
-    camps = sorted((ev for ev in evidence if ev.is_campaign), key=lambda ev: (-ev.size, ev.community))
-    return {ev.community: f"C{i + 1:03d}" for i, ev in enumerate(camps)}
 
 
 def _evidence_words(ev, signal_ids: list[str]) -> list[str]:

@@ -36,6 +36,7 @@ class AccountScores:
     community: np.ndarray  # community id of the campaign the account belongs to, -1 = none
     reasons: pa.Array
     thresholds: dict[str, float]
+    labels: dict[int, str]  # community id -> campaign id
 
 
 def own_evidence(signals: AccountSignals, top_families: int = 3) -> np.ndarray:
@@ -95,7 +96,7 @@ def score_accounts(
     target_fpr: float,
     suspect_factor: float,
     own_cap: float,
-    campaign_labels: dict[int, str],
+    min_accounts: int = 3,
     fit_floor: float = 0.4,
     org_codes: np.ndarray | None = None,
     org_discount: float = 1.0,
@@ -128,6 +129,16 @@ def score_accounts(
         better = part > camp[members]
         camp[members[better]] = part[better]
         community[members[better & (fit > 0)]] = ev.community
+    # A campaign keeps its name only with enough members left after the fit: labels C001, C002...
+    # by retained members (most first), ties by community id, so a given input always names them alike.
+    ids, counts = np.unique(community[community >= 0], return_counts=True)
+    small = ids[counts < min_accounts]
+    drop = np.isin(community, small)
+    camp[drop] = 0.0
+    community[drop] = -1
+    keep = counts >= min_accounts
+    order = sorted(zip(-counts[keep], ids[keep], strict=True))
+    campaign_labels = {int(cid): f"C{i + 1:03d}" for i, (_, cid) in enumerate(order)}
     score = 1.0 - (1.0 - own) * (1.0 - camp)
 
     null = score[community < 0]
@@ -148,6 +159,7 @@ def score_accounts(
         community=community,
         reasons=reasons,
         thresholds={"attack": t_attack, "suspect": t_suspect, "null_accounts": int(len(null))},
+        labels=campaign_labels,
     )
 
 
@@ -163,9 +175,11 @@ def _reasons(
     by_id = {ev.community: ev for ev in communities if ev.is_campaign}
     camp_text = np.full(n, None, dtype=object)
     for cid, ev in by_id.items():
+        if cid not in campaign_labels:
+            continue
         fams = ", ".join(ev.families)
         camp_text[community == cid] = (
-            f"member of campaign {campaign_labels.get(cid, str(cid))} ({ev.size} accounts; evidence: {fams})"
+            f"member of campaign {campaign_labels[cid]} (evidence: {fams})"
         )
     parts.append(pa.array(camp_text, pa.string()))
     if signals.values.shape[1]:

@@ -57,7 +57,7 @@ class ScoreSettings(BaseModel):
     own_evidence_cap: float = Field(
         0.6, gt=0.0, le=1.0, description="most an account's own evidence can contribute without a campaign"
     )
-    permutations: int = Field(200, ge=20, description="random groups per campaign size in the null distribution")
+    permutations: int = Field(60, ge=5, description="shuffles of the population per campaign size (null distribution)")
     seed: int = 0
 
 
