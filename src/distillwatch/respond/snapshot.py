@@ -113,6 +113,8 @@ def load_snapshot(db: str | Path, policy: Policy, now: datetime | None = None) -
     now = now or datetime.now(UTC)
     version = records.read_marker(db)
     with records.short_connection(db, read_only=True, timeout_s=2.0) as con:
+        # One DuckDB thread: the load runs beside the thread answering requests; it may be slower, not them.
+        con.execute("SET threads = 1")
         run = records.latest_run(con)
         run_id = run["run_id"] if run else None
         decisions = records.run_decisions(con, run_id)
@@ -124,7 +126,7 @@ def load_snapshot(db: str | Path, policy: Policy, now: datetime | None = None) -
             [run_id, policy.service.campaign_prefix_min_confidence],
         )
         signup_context = load_context(con, now - timedelta(hours=policy.signup.window_hours))
-    mem = duckdb.connect()
+    mem = duckdb.connect(config={"threads": 1})
     served = apply_overrides(mem, decisions.drop_columns(["run_id", "evidence_fp"]), overrides, policy)
     mem.register("served", served)
     answers_t = records.fetch_arrow(
