@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 from distillwatch.ingest import UnreadableInputError, ingest
 from distillwatch.ingest.sources import resolve, sniff_adapter
+from tests.ingest.ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 
 def test_openai_and_litellm_chat_logs(tmp_path: Path) -> None:

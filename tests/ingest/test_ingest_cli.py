@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import duckdb
-from ingest_helpers import FIXTURES
 from typer.testing import CliRunner
 
 from distillwatch.cli.main import app
 from distillwatch.ingest import ingest
 from distillwatch.store import connect
+from tests.ingest.ingest_helpers import FIXTURES
 
 runner = CliRunner()
 

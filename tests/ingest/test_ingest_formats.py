@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingest_helpers import accepted, assert_adds_up, options
 
 from distillwatch import contract
 from distillwatch.ingest import ingest
+from tests.ingest.ingest_helpers import accepted, assert_adds_up, options
 
 
 def _records(n: int, seed: int = 7) -> list[dict]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 from distillwatch import contract
 from distillwatch.ingest import UnreadableInputError, ingest
+from tests.ingest.ingest_helpers import FIXTURES, accepted, assert_adds_up, options, quarantine_rows
 
 INJECTION = "=cmd|' /C calc'!A0"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_helpers import assert_adds_up, options
 
 from distillwatch.ingest import UnreadableInputError, canonical_ip, ingest
+from tests.ingest.ingest_helpers import assert_adds_up, options
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

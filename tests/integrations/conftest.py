@@ -1,6 +1,4 @@
 import os
-import sys
-from pathlib import Path
 
 # LiteLLM fetches a model price list from the network on import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -8,17 +6,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx
 import pytest
 
-# Share the hand-written results and the real-server runner with tests/respond.
-sys.path.insert(0, str(Path(__file__).parents[1] / "respond"))
-
-from helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results  # noqa: E402
-from server import running  # noqa: E402
-
 from distillwatch.respond import records  # noqa: E402
 from distillwatch.respond.decide import decide  # noqa: E402
 from distillwatch.respond.policy import load_policy  # noqa: E402
 from distillwatch.respond.results import read_results  # noqa: E402
 from distillwatch.respond.service import create_app  # noqa: E402
+from tests.respond.helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results  # noqa: E402
+from tests.respond.server import running  # noqa: E402
 
 TOKEN = "integration-token-0123456789"
 

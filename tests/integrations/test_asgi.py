@@ -2,7 +2,6 @@
 
 import httpx
 import pytest
-from conftest import TOKEN
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -10,6 +9,7 @@ from starlette.routing import Route
 
 from distillwatch.integrations.asgi import DistillwatchMiddleware
 from distillwatch.integrations.client import HttpDecider, InProcessDecider
+from tests.integrations.conftest import TOKEN
 
 
 async def completions(request: Request) -> JSONResponse:

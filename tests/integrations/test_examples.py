@@ -6,7 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import TOKEN
+
+from tests.integrations.conftest import TOKEN
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

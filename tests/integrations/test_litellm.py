@@ -6,7 +6,6 @@ import pytest
 
 litellm = pytest.importorskip("litellm")
 
-from conftest import TOKEN  # noqa: E402
 from fastapi import HTTPException  # noqa: E402
 from litellm.caching.caching import DualCache  # noqa: E402
 from litellm.proxy._types import UserAPIKeyAuth  # noqa: E402
@@ -15,6 +14,7 @@ from litellm.types.utils import ModelResponse  # noqa: E402
 
 from distillwatch.integrations.client import REASON_UNAVAILABLE, HttpDecider, InProcessDecider  # noqa: E402
 from distillwatch.integrations.litellm import DistillwatchHook  # noqa: E402
+from tests.integrations.conftest import TOKEN  # noqa: E402
 
 
 def _request(**extra):

@@ -2,11 +2,11 @@ import json
 from datetime import timedelta
 
 import stix2
-from intel_factory import T0, make_campaign, write_results
 from typer.testing import CliRunner
 
 from distillwatch.campaigns.model import read_campaigns
 from distillwatch.cli.main import app
+from tests.intel.intel_factory import T0, make_campaign, write_results
 
 runner = CliRunner()
 

@@ -1,5 +1,3 @@
-from intel_factory import make_campaign
-
 from distillwatch.intel.fingerprint import (
     EVIDENCE_WEIGHTS,
     compare,
@@ -8,6 +6,7 @@ from distillwatch.intel.fingerprint import (
     hash_text,
     sketch_similarity,
 )
+from tests.intel.intel_factory import make_campaign
 
 
 def test_fingerprint_holds_no_raw_text():

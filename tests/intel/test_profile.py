@@ -3,10 +3,10 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from intel_factory import T0, make_campaign, write_results
 
 from distillwatch.intel.fingerprint import compare
 from distillwatch.intel.track import read_fingerprints, track_results
+from tests.intel.intel_factory import T0, make_campaign, write_results
 
 TEMPLATES = [
     "Write a Python function that parses {n} log files and reports every error with its line number",

@@ -4,12 +4,12 @@ from datetime import UTC, datetime
 
 import pytest
 import stix2
-from intel_factory import make_campaign, write_results
 
 from distillwatch.campaigns.model import Indicator
 from distillwatch.intel.stix_export import TLP2_IDS, export_results, indicator_pattern
 from distillwatch.intel.stix_import import import_bundle
 from distillwatch.intel.track import track_results
+from tests.intel.intel_factory import make_campaign, write_results
 
 NOW = datetime(2026, 6, 10, tzinfo=UTC)
 

@@ -1,10 +1,10 @@
 from datetime import timedelta
 
 import pyarrow.parquet as pq
-from intel_factory import T0, make_campaign, write_results
 
 from distillwatch.campaigns.model import read_campaigns
 from distillwatch.intel.track import match_campaigns, read_fingerprints, track_results
+from tests.intel.intel_factory import T0, make_campaign, write_results
 
 OTHER = dict(
     prefixes=("192.0.2.0/24",),

@@ -1,8 +1,8 @@
 import pyarrow.parquet as pq
-from helpers import BASE_ACCOUNTS, BASE_ROWS, write_accounts, write_results
 from typer.testing import CliRunner
 
 from distillwatch.cli.main import app
+from tests.respond.helpers import BASE_ACCOUNTS, BASE_ROWS, write_accounts, write_results
 
 runner = CliRunner()
 
@@ -59,7 +59,7 @@ def test_clear_errors(tmp_path):
 def test_signup_risk_batch(tmp_path):
     from datetime import timedelta
 
-    from helpers import NOW
+    from tests.respond.helpers import NOW
 
     rows = [
         {

@@ -1,12 +1,12 @@
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, campaign, write_accounts, write_results
 
 from distillwatch.respond import records
 from distillwatch.respond.decide import decide
 from distillwatch.respond.policy import load_policy
 from distillwatch.respond.results import ResultsError, read_results
+from tests.respond.helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, campaign, write_accounts, write_results
 
 
 @pytest.fixture

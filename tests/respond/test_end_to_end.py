@@ -4,7 +4,6 @@ import duckdb
 import httpx
 import pyarrow as pa
 import pytest
-from server import running
 
 from distillwatch.pipeline import scan
 from distillwatch.respond.decide import decide
@@ -12,6 +11,7 @@ from distillwatch.respond.policy import load_policy
 from distillwatch.respond.results import read_results
 from distillwatch.respond.service import create_app
 from distillwatch.simulate import preset, simulate
+from tests.respond.server import running
 
 TOKEN = "e2e-token-0123456789abcdef"
 

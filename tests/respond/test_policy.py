@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from helpers import NOW
 
 from distillwatch.respond.engine import apply_policy
 from distillwatch.respond.policy import PolicyError, load_policy
+from tests.respond.helpers import NOW
 
 
 def _write(tmp_path, text: str):

@@ -3,14 +3,14 @@ import threading
 
 import httpx
 import pytest
-from helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results
-from server import running, wait_until
 
 from distillwatch.respond import records
 from distillwatch.respond.decide import decide
 from distillwatch.respond.policy import load_policy
 from distillwatch.respond.results import read_results
 from distillwatch.respond.service import create_app, load_tokens
+from tests.respond.helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results
+from tests.respond.server import running, wait_until
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -2,7 +2,6 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
-from helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results
 
 from distillwatch.enrich.email import EmailLists
 from distillwatch.enrich.network import NetworkLists
@@ -10,6 +9,7 @@ from distillwatch.respond import records, signup
 from distillwatch.respond.decide import decide
 from distillwatch.respond.policy import load_policy
 from distillwatch.respond.results import read_results
+from tests.respond.helpers import BASE_ACCOUNTS, BASE_ROWS, NOW, write_accounts, write_results
 
 
 @pytest.fixture(scope="module")
