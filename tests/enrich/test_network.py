@@ -153,7 +153,7 @@ def test_deterministic(defaults: NetworkLists) -> None:
 
 def test_maxmind_database(tmp_path: Path) -> None:
     pytest.importorskip("maxminddb")
-    from mmdb_writer import write_mmdb
+    from tests.enrich.mmdb_writer import write_mmdb
 
     db = write_mmdb(tmp_path / "asn.mmdb", {
         "203.0.113.0/24": {"autonomous_system_number": 16509, "autonomous_system_organization": "AMAZON-02",
