@@ -123,3 +123,12 @@ def test_no_account_no_decision(hook):
 
     data = _request()
     assert asyncio.run(hook.async_pre_call_hook(Master(), DualCache(), data, "completion")) is data
+
+
+def test_one_decider_across_event_loops(service):
+    # Scripts call asyncio.run repeatedly, proxies restart loops: the decider keeps working (no cache here).
+    hook = DistillwatchHook(HttpDecider(service[0], TOKEN, timeout_s=2.0, cache_max_entries=0))
+    for _ in range(2):
+        out = asyncio.run(_through_proxy(hook, "clean-1", _request()))
+        assert out["metadata"]["distillwatch"]["action"] == "allow"
+    assert hook.decider.failures == 0

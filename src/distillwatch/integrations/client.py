@@ -108,11 +108,17 @@ class HttpDecider:
         self.fail_open = fail_open
         self.cache = _TtlCache(cache_max_entries, cache_max_ttl_s) if cache_max_entries else None
         self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.failures = 0  # how many times the failure mode answered (for the gateway's metrics)
 
     def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
+        # An AsyncClient belongs to the event loop it was first used on; make a new one on another loop.
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is None:
+            self._loop = loop  # a client handed to us: it lives on this loop
+        elif self._client is None or self._loop is not loop:
             self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._loop = loop
         return self._client
 
     def _unavailable(self) -> Decision:
