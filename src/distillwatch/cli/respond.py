@@ -136,18 +136,26 @@ def audit_command(
     except (ValueError, StoreBusy, FileNotFoundError) as exc:
         _fail(str(exc))
         return
-    table = Table("when (UTC)", "kind", "actor", "account", "action", "was", "change", "reasons", "why")
+    table = Table("when (UTC)", "kind")
+    table.add_column("actor", max_width=24)
+    table.add_column("account", max_width=28)
+    table.add_column("action", no_wrap=True)
+    table.add_column("reasons / why", ratio=1)
     for r in rows.to_pylist():
+        # "block -> allow (expired)": what it was, what it is, and the kind of change, in one cell.
+        action = r["action"] or ""
+        if r["previous_action"]:
+            action = f"{r['previous_action']} -> {action or 'allow'}"
+        if r["change"]:
+            action = f"{action} ({r['change']})" if action else r["change"]
+        why = "; ".join(p for p in (", ".join(r["reason_codes"] or []), r["why"] or "") if p)
         table.add_row(
-            r["at_time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            r["at_time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             r["kind"],
             safe(r["actor"], 30),
             safe(r["account_id"], 40),
-            r["action"] or "",
-            r["previous_action"] or "",
-            r["change"] or "",
-            safe(", ".join(r["reason_codes"] or []), 60),
-            safe(r["why"], 120),
+            action,
+            safe(why, 160),
         )
     console.print(table)
     console.print(f"{rows.num_rows} entr{'y' if rows.num_rows == 1 else 'ies'}")

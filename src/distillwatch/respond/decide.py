@@ -381,7 +381,7 @@ def decide(
             con,
             "decide-run",
             actor,
-            why=f"{results.directory}: {json.dumps(counts)}",
+            why=_run_summary(results.directory, counts, policy),
             run_id=run_id,
             dry_run=dry,
             at=now,
@@ -397,6 +397,17 @@ def decide(
         changes=changes,
         superseded=superseded,
         counts=counts,
+    )
+
+
+def _run_summary(directory: Path, counts: dict[str, int], policy: Policy) -> str:
+    """One line for the audit trail: what was decided, under which policy, what changed."""
+    actions = ", ".join(
+        f"{k.removeprefix('action_')} {v}" for k, v in counts.items() if k.startswith("action_")
+    )
+    return (
+        f"{directory}: {counts['accounts']} accounts; {actions or 'no actions'}; {counts['new']} new, "
+        f"{counts['changed']} changed, {counts['expired']} expired; policy {policy.name} ({policy.digest()})"
     )
 
 
