@@ -50,6 +50,8 @@ _P = {
     "student": {"chat": .1, "writing": .2, "coding": .2, "debugging": .12, "math": .2, "analysis": .1, "translation": .04,
                 "long_horizon": .04},
     "agent": {"coding": .35, "debugging": .22, "agentic": .33, "long_horizon": .1},
+    "developer": {"coding": .3, "debugging": .15, "agentic": .17, "long_horizon": .1, "analysis": .1, "math": .06,
+                  "chat": .06, "writing": .06},
     "bench": {"math": .3, "coding": .3, "analysis": .2, "translation": .1, "writing": .1},
 }
 PROFILES = tuple(_P)
@@ -216,10 +218,31 @@ def _ordinary(b: Builder, n: int, group: str = "ordinary") -> None:
         k = 3  # a home line's address changes a few times over weeks (DHCP, reboots)
         start = b.addresses(network.draw(rng, np.repeat(rows, k)))
         addr0, naddr, rot = start + k * np.arange(n), k, STICKY
-    # Heavy tail: most accounts are occasional, a few are apps sending thousands a day.
-    power = rng.random(n) < 0.004
-    rate = np.where(power, np.minimum(rng.lognormal(np.log(400), 0.7, n), 3000), rng.lognormal(np.log(3.0), 1.1, n))
-    p_active = np.where(power, 0.9, rng.beta(0.55, 2.2, n))
+    # Usage segments.  Most accounts are occasional; a quarter use the API most weekdays; about one in
+    # ten is a developer or product calling it every day (tens of requests: "26 a day is ordinary");
+    # a few are apps sending thousands a day.  Rates are rescaled to the preset's total afterwards.
+    seg = rng.choice(4, size=n, p=[0.645, 0.25, 0.101, 0.004])  # casual, regular, daily, power
+    rate = np.select(
+        [seg == 0, seg == 1, seg == 2],
+        [rng.lognormal(np.log(3.0), 0.9, n), rng.lognormal(np.log(12), 0.8, n), rng.lognormal(np.log(30), 0.8, n)],
+        np.minimum(rng.lognormal(np.log(400), 0.7, n), 3000),
+    )
+    p_active = np.select([seg == 0, seg == 1, seg == 2], [rng.beta(0.6, 3.5, n), rng.beta(3, 2.2, n), rng.beta(9, 1.2, n)], 0.9)
+    # Heavy users are mostly developers: their mix leans to code, agents and multi-step work.
+    dev = (seg >= 1) & (rng.random(n) < 0.5)
+    profile = np.where(dev, PROFILES.index("developer"), 0)
+    cot_p = np.where(rng.random(n) < np.where(dev, 0.25, 0.08), 0.3, 0.01)
+    # Products call the API from their backends: cloud addresses, often around the clock.
+    backend = ~np.asarray(vpn) & (seg >= 2) & (rng.random(n) < 0.45)
+    timing = np.where(backend & (rng.random(n) < 0.6), FLAT, HUMAN)
+    if backend.any():
+        dc_rows = t.select(kind="datacenter")
+        k_dc = 3
+        dc_start = b.addresses(network.draw(rng, np.repeat(dc_rows[rng.integers(0, len(dc_rows), int(backend.sum()))], k_dc)))
+        addr0 = np.broadcast_to(addr0, (n,)).copy()
+        addr0[backend] = dc_start + k_dc * np.arange(int(backend.sum()))
+        rot = np.where(backend, PER_REQUEST, rot)
+        naddr = np.where(backend, k_dc, naddr)
     created = b.ages(n, 320)
     newcomers = rng.random(n) < 0.08
     created[newcomers] = rng.random(int(newcomers.sum())) * days * 86400
@@ -228,11 +251,11 @@ def _ordinary(b: Builder, n: int, group: str = "ordinary") -> None:
     ua1 = identity.draw_user_agents(rng, n)
     tz = np.array([TZ[c] for c in country]) + rng.normal(0, 0.7, n)
     b.push(
-        n, group, rate=rate, p_active=p_active, life0=life0, tz=tz, timing=HUMAN, profile=0,
+        n, group, rate=rate, p_active=p_active, life0=life0, tz=tz, timing=timing, profile=profile,
         turns=rng.uniform(1.2, 3.5, n), gap=rng.uniform(30, 180, n), rot=rot, naddr=naddr, addr0=addr0,
         change_days=rng.integers(4, 30, n), ua0=ua0, ua1=ua1, ua_p=np.where(rng.random(n) < 0.3, 0.3, 0.0),
         nkeys=rng.integers(1, 4, n), sys_p=np.where(rng.random(n) < 0.3, 0.8, 0.02), tools=rng.integers(2, 9, n),
-        tools_p=0.0, cot_p=np.where(rng.random(n) < 0.08, 0.3, 0.01), cot_sys_p=0.15, mini_p=rng.beta(1, 3, n),
+        tools_p=0.0, cot_p=cot_p, cot_sys_p=0.15, mini_p=rng.beta(1, 3, n),
         adopt_s=b.adopt(n, 6, 0.4), phase=rng.integers(0, 30, n),
     )
     paid = rng.random(n) < 0.65
@@ -418,7 +441,8 @@ def _campaign(b: Builder, ci: int, c: CampaignConfig) -> list[text.AttackTemplat
     def jitter() -> np.ndarray | float:
         return rng.uniform(0.6, 1.4, n) if humanlike else 1.0
 
-    release_pivot = c.pivot.delay_hours * 3600 if c.pivot.enabled else np.inf
+    # careful operations switch head by head over the day after release, not all at one instant
+    release_pivot = (c.pivot.delay_hours * 3600 * (rng.uniform(0.5, 2.0, n) if humanlike else 1.0)) if c.pivot.enabled else np.inf
     profile = len(b.profiles)
     b.profiles.append(_pmf(pr.capabilities))
     b.push(
