@@ -289,3 +289,17 @@ def test_signup_endpoint(served, tmp_path):
     )
     assert r.json()["action"] == "verify" and "SIGNUP-SHARED-ADDRESS" in r.json()["reason_codes"]
     assert client.post("/v1/signup", json={}, headers=AUTH).json()["action"] == "allow"
+
+
+def test_review_answers_503_while_the_store_is_busy(served, monkeypatch):
+    client, *_ = served
+
+    def busy(*args, **kwargs):
+        raise records.StoreBusy("store.duckdb: the store is busy")
+
+    monkeypatch.setattr(records, "add_override", busy)
+    r = client.post(
+        "/v1/accounts/atk-1/review", json={"kind": "clear", "note": "n", "analyst": "a"}, headers=AUTH
+    )
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert _decide(client, "atk-1").json()["action"] == "block"  # nothing changed
