@@ -302,3 +302,5 @@ def record_signups(db: str | Path, scored: pa.Table, actor: str, now: datetime |
         records.insert_arrow(con, "respond_signups", rows)
         records.insert_arrow(con, "respond_audit", audit)
         con.execute("COMMIT")
+    # The service compares its sign-ups with these too: tell it the store changed.
+    records.bump_marker(db, records.new_id("signups"))
