@@ -160,3 +160,31 @@ def test_campaign_keys_link_only_strong_majority_matches():
         {"account_id": "a", "key": "partner:P|campaign--1"},
         {"account_id": "b", "key": "partner:P|campaign--1"},
     ]
+
+
+def test_partner_campaigns_sharing_a_range_or_template_are_one_group(con):
+    from distillwatch.intel.match import active_indicators
+
+    rows = [
+        ("P", "i1", "ipv4-prefix", "203.0.113.0/24", "campaign--a"),
+        ("P", "i2", "ipv4-prefix", "203.0.113.0/24", "campaign--b"),  # b shares a range with a
+        ("P", "i3", "template-hash", "7", "campaign--c"),
+        ("P", "i4", "template-hash", "7", "campaign--b"),  # c shares a template with b
+        ("P", "i5", "ipv4-prefix", "192.0.2.0/24", "campaign--d"),  # d shares nothing
+        ("P", "i6", "asn", "64500", "campaign--d"),
+        ("P", "i7", "asn", "64500", "campaign--e"),  # an ASN in common is no evidence of one operation
+    ]
+    for partner, iid, kind, value, ref in rows:
+        con.execute(
+            "INSERT INTO intel_partner_indicators (partner, indicator_id, kind, value, imported_at, campaign_ref) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [partner, iid, kind, value, NOW, ref],
+        )
+    got = {(r["kind"], r["value"], r["campaign_ref"]) for r in active_indicators(con, NOW).to_pylist()}
+    assert got == {
+        ("ipv4-prefix", "203.0.113.0/24", "campaign--a"),
+        ("template-hash", "7", "campaign--a"),
+        ("ipv4-prefix", "192.0.2.0/24", "campaign--d"),
+        ("asn", "64500", "campaign--d"),
+        ("asn", "64500", "campaign--e"),
+    }

@@ -42,9 +42,15 @@ RESULT_SCHEMA = pa.schema(
 
 
 def active_indicators(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pa.Table:
-    """Partner indicators still valid at `now`: partner, kind, value, campaign_ref ('' if none), confidence (0..100)."""
+    """Partner indicators still valid at `now`: partner, kind, value, campaign_ref, confidence (0..100).
+
+    `campaign_ref` is the partner campaign the indicator indicates, merged with
+    the partner's other campaigns that share a network range or template with it
+    (a partner's detection may split one operation into several campaigns; the
+    shared values show they are one).  '' when the bundle named no campaign.
+    """
     now = now or datetime.now(UTC)
-    return con.sql(
+    ind = con.sql(
         """
         SELECT partner, kind, value, coalesce(campaign_ref, '') AS campaign_ref,
                coalesce(max(confidence), ?) AS confidence
@@ -54,6 +60,60 @@ def active_indicators(con: duckdb.DuckDBPyConnection, now: datetime | None = Non
         """,
         params=[DEFAULT_CONFIDENCE, now],
     ).to_arrow_table()
+    groups = _campaign_groups(ind)
+    if not groups:
+        return ind
+    refs = pc.binary_join_element_wise(ind["partner"], ind["campaign_ref"], "|").to_pylist()
+    # bounded by the indicator count; a campaign with no strong value keeps its own ref
+    merged = pa.array([groups.get(r, r.split("|", 1)[1]) for r in refs], pa.string())
+    ind = ind.set_column(ind.schema.get_field_index("campaign_ref"), "campaign_ref", merged)
+    return (
+        ind.group_by(["partner", "kind", "value", "campaign_ref"])
+        .aggregate([("confidence", "max")])
+        .rename_columns(["partner", "kind", "value", "campaign_ref", "confidence"])
+        .sort_by(
+            [
+                ("partner", "ascending"),
+                ("kind", "ascending"),
+                ("value", "ascending"),
+                ("campaign_ref", "ascending"),
+            ]
+        )
+    )
+
+
+def _campaign_groups(ind: pa.Table) -> dict[str, str]:
+    """'partner|campaign_ref' -> the smallest campaign_ref of its group of campaigns sharing a strong value."""
+    rows = ind.filter(
+        pc.and_(
+            pc.is_in(ind["kind"], value_set=pa.array(STRONG_KINDS)), pc.not_equal(ind["campaign_ref"], "")
+        )
+    )
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_ref: dict[tuple[str, str, str], str] = {}
+    for partner, kind, value, ref in zip(
+        rows["partner"].to_pylist(),
+        rows["kind"].to_pylist(),
+        rows["value"].to_pylist(),
+        rows["campaign_ref"].to_pylist(),
+        strict=True,
+    ):  # indicators, not traffic: a few thousand rows
+        key, node = (partner, kind, value), f"{partner}|{ref}"
+        find(node)
+        if key in first_ref:
+            a, b = find(first_ref[key]), find(node)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+        else:
+            first_ref[key] = node
+    return {node: find(node).split("|", 1)[1] for node in parent}
 
 
 _V4 = r"^(?P<a>\d{1,3})\.(?P<b>\d{1,3})\.(?P<c>\d{1,3})\.(?P<d>\d{1,3})$"
