@@ -298,7 +298,7 @@ class Engine:
                 ci = g - 2
                 para = self.cfg.campaigns[ci].prompting.paraphrase
                 pieces.append(text.attack_prompts(self.w.attack_templates[ci], c["tmpl"][rows], c["turn"][rows], para, rng))
-        prompts = text._scatter(pieces, order)
+        prompts = text.scatter(pieces, order)
         return text.with_cot(prompts, c["cot_user"], c["phrase"])
 
     def materialise(self, s: Day, rng: np.random.Generator) -> pa.Table:

@@ -66,7 +66,6 @@ def _pmf(mix: dict[str, float]) -> np.ndarray:
 class Accounts:
     """Per-account behaviour.  All arrays have one entry per account."""
 
-    group: list[np.ndarray] = field(default_factory=list)
     parts: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def add(self, n: int, **cols: np.ndarray | float | int) -> None:
@@ -121,6 +120,8 @@ class Builder:
         self.org_names: list[str] = []
         self.payments = 0
         self.profiles = [_pmf(_P[p]) for p in PROFILES]
+        self.batch_runs: dict[int, list[tuple[int, float, float]]] = {}
+        self.university_deadlines: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------------------------
     def addresses(self, parts: network.Addresses) -> int:
@@ -290,7 +291,7 @@ def _university(b: Builder, k: int, n: int, term_day: int, deadlines: list[int])
     emails = identity.emails(rng, n, domains=pa.array([domain] * n))
     b.register(n, created_s=created, email=emails, signup_addr=nat + rng.integers(0, 4, n),
                payment=np.full(n, -1), country=country, org=org, tier="education")
-    b.university_deadlines = getattr(b, "university_deadlines", set()) | set(deadlines)
+    b.university_deadlines |= set(deadlines)
 
 
 def _coding_company(b: Builder, k: int, n: int) -> None:
@@ -334,7 +335,7 @@ def _batch_eval(b: Builder, n: int) -> None:
         ds = rng.choice(days, size=min(k, days), replace=False)
         # one run: thousands of prompts in a few hours, starting any time (jobs are scheduled)
         runs[int(a)] = [(int(d), float(rng.uniform(0, 20) * 3600), float(rng.uniform(1.5, 5) * 3600)) for d in sorted(ds)]
-    b.batch_runs = runs
+    b.batch_runs.update(runs)
     country = t.country[rows[0]]
     paid = b.new_payments(n)
     b.register(n, created_s=b.ages(n, 200), email=identity.emails(rng, n, domains=identity.webmail_domains(rng, n, 0)),
@@ -497,7 +498,7 @@ def _scale_ordinary_rates(b: Builder, acc: dict[str, np.ndarray], target: int) -
     weekend_factor = (5 + 2 * acc["weekend"]) / 7
     expected = np.maximum(acc["rate"], 1.0) * np.minimum(acc["p_active"] * weekend_factor, 1.0) * life
     fixed = expected[benign & ~flexible].sum() + sum(
-        len(r) * b.cfg.benign.batch_eval_prompts for r in getattr(b, "batch_runs", {}).values()
+        len(r) * b.cfg.benign.batch_eval_prompts for r in b.batch_runs.values()
     )
     room = max(target - fixed, 0.2 * target)
     for _ in range(4):  # rates below 1 still send one exchange on an active day: iterate to the fixed point
@@ -512,7 +513,6 @@ def build(cfg: SimulationConfig) -> World:
     n_vpn = int(round(bc.accounts * bc.vpn_share))
     _ordinary(b, bc.accounts - n_vpn)
     _ordinary(b, n_vpn, "vpn_relay")
-    b.university_deadlines = set()
     for k in range(bc.universities):
         term = int(b.rng.integers(0, max(1, days // 5)))
         deadlines = sorted({int(d) for d in b.rng.integers(term + 5, max(term + 6, days), 2)})
@@ -534,7 +534,7 @@ def build(cfg: SimulationConfig) -> World:
     account_id = identity.hex_ids("acct_", order, identity.key(cfg.seed, "account"))
     org_names = b.org_names or ["-"]
     org_id = identity.hex_ids("org_", np.arange(len(org_names)), identity.key(cfg.seed, "org"))
-    repos = text._idents(rng, len(org_names)).to_pylist()
+    repos = text.idents(rng, len(org_names)).to_pylist()
     org_system = pa.array([
         f"You are {name}'s internal coding agent working in the {repo} repository. Follow CONTRIBUTING.md, "
         "prefer small diffs, and run the test suite before proposing a change."
@@ -562,7 +562,7 @@ def build(cfg: SimulationConfig) -> World:
         cfg=cfg, acc=acc, n=n, account_id=account_id, addresses=addresses, ua=identity.user_agents()[0], org_id=org_id,
         org_system=org_system, profile_cdf=cdf, attack_templates=templates, cot_system_of_campaign=cot_sys,
         cot_phrase_of_campaign=cot_phr, benchmark=benchmark, benchmark_family=bench_family,
-        batch_runs=getattr(b, "batch_runs", {}), accounts_table=accounts_table, labels=labels,
+        batch_runs=b.batch_runs, accounts_table=accounts_table, labels=labels,
         deadline_days=b.university_deadlines, models=["atlas-3", "atlas-3-mini"] + [m.name for m in cfg.models],
         release_s=release_s,
     )

@@ -83,7 +83,7 @@ def _syllables() -> pa.Array:
     return pa.array(vocab.SYLLABLES, type=pa.string())
 
 
-def _idents(rng: np.random.Generator, n: int) -> pa.Array:
+def idents(rng: np.random.Generator, n: int) -> pa.Array:
     """Identifiers like ``korami`` or ``tensa_2``: 3 syllables and an optional digit suffix."""
     syl = _syllables()
     k = len(syl)
@@ -95,7 +95,7 @@ def _idents(rng: np.random.Generator, n: int) -> pa.Array:
     return pc.binary_join_element_wise(*parts, third, suffix, "")
 
 
-def _scatter(pieces: list[pa.Array], order: np.ndarray) -> pa.Array:
+def scatter(pieces: list[pa.Array], order: np.ndarray) -> pa.Array:
     """Undo a grouping: ``pieces`` hold rows in ``order``; return them in original order."""
     joined = pa.concat_arrays([p.cast(pa.string()) for p in pieces]) if pieces else pa.array([], pa.string())
     inverse = np.empty_like(order)
@@ -117,7 +117,7 @@ def _pool(name: str) -> pa.Array:
     """
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     if name == "ident":
-        return _idents(rng, 8 * POOL)
+        return idents(rng, 8 * POOL)
     v = _vocab(name)
     idx = rng.integers(0, v.size, POOL)
     return render_choice(v.nested, idx - len(v.plain), rng, plain=v.plain, plain_idx=idx)
@@ -125,7 +125,7 @@ def _pool(name: str) -> pa.Array:
 
 def render_slot(name: str, rng: np.random.Generator, n: int) -> pa.Array:
     if name == "ident":
-        return _idents(rng, n)
+        return idents(rng, n)
     if _vocab(name).nested:
         pool = _pool(name)
         return pool.take(pa.array(rng.integers(0, len(pool), n)))
@@ -174,7 +174,7 @@ def render_choice(
             pieces.append(plain.take(pa.array(plain_idx[order[s:e]])))
         else:
             pieces.append(render(templates[c], rng, int(e - s)))
-    return _scatter(pieces, order)
+    return scatter(pieces, order)
 
 
 def _compiled(texts: list[str]) -> tuple[Template, ...]:
@@ -316,7 +316,7 @@ def attack_prompts(
             hv, cv = rng.integers(0, len(heads), k), rng.integers(0, len(closes), k)
         cols = [render_choice(heads, hv, rng), render(body, rng, k), render_choice(closes, cv, rng)]
         out_parts.append(_concat_cols(cols))
-    first = _scatter(out_parts, order)
+    first = scatter(out_parts, order)
     later = turn > 0
     if not later.any():
         return first
