@@ -225,6 +225,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             org_discount=cfg.link.org_discount,
             edges=(kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]),
             extend_attachment=cfg.link.extend_attachment,
+            typed_edges=(src_i, dst_i, edges.column("weight").to_numpy(), fam),
         )
     labels = scores.labels
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())

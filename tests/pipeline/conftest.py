@@ -74,7 +74,7 @@ def build(out: Path, seed: int = 7) -> dict[str, Path]:
                 hour = int(rng.integers(8, 23)) - tz
                 ts = START + timedelta(days=d * 2, hours=hour, minutes=int(rng.integers(0, 60)))
                 add(aid, ts, f"81.{a}.{int(rng.integers(0, 3))}.{int(rng.integers(1, 250))}", _benign_prompt(rng, rid),
-                    conv=f"c-{aid}-{d}", ua=str(rng.choice(["Mozilla/5.0", "curl/8.5", "openai-python/1.30"])))
+                    conv=f"c-{aid}-{d}", ua=str(rng.choice(["Mozilla/5.0", "curl/8.5", "openai-python/1.30", "python-httpx/0.27"])))
 
     # University: 25 accounts behind one NAT address, sign-up burst, diverse daytime prompts.
     for a in range(25):

@@ -49,6 +49,26 @@ def own_evidence(signals: AccountSignals, top_families: int = 3) -> np.ndarray:
     return -np.sort(-m, axis=1)[:, :k].mean(axis=1)
 
 
+def _link_families(
+    members: np.ndarray, typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n: int, covered_at: float = 0.5
+) -> np.ndarray:
+    """For each member, how many families of edges tie it to the other members (weight >= ``covered_at``)."""
+    src, dst, w, fam = typed_edges
+    inside = np.zeros(n, dtype=bool)
+    inside[members] = True
+    both = inside[src] & inside[dst]
+    count = np.zeros(len(members))
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[members] = np.arange(len(members))
+    for f in np.unique(fam[both]):
+        sel = both & (fam == f)
+        deg = np.zeros(n)
+        np.add.at(deg, src[sel], w[sel])
+        np.add.at(deg, dst[sel], w[sel])
+        count += deg[members] >= covered_at
+    return count
+
+
 def _extend(
     ev: CampaignEvidence, edges: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, min_attachment: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +122,8 @@ def score_accounts(
     org_discount: float = 1.0,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     extend_attachment: float = 0.5,
+    typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    covered_at: float = 0.5,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
@@ -125,6 +147,10 @@ def score_accounts(
         fit = np.clip((harvest[members] / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
+        # Each member should be tied to the others by two independent families of links (an address
+        # and a template, a payment and a sign-up burst...): one shared client library is not a fleet.
+        if typed_edges is not None:
+            fit = fit * np.minimum(1.0, _link_families(members, typed_edges, n) / 2.0)
         part = ev.confidence * attachment * fit
         better = part > camp[members]
         camp[members[better]] = part[better]
