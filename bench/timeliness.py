@@ -54,14 +54,14 @@ def write_prefix(data: Path, cutoff: datetime, into: Path) -> tuple[Path, Path |
     into.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     ex_out = into / "exchanges.parquet"
-    rows = con.execute("SELECT * FROM read_parquet(?) WHERE ts < ? ORDER BY ts, request_id", [str(data / "exchanges.parquet"), cutoff])
+    rows = con.sql("SELECT * FROM read_parquet(?) WHERE ts < ? ORDER BY ts, request_id", params=[str(data / "exchanges.parquet"), cutoff])
     pq.write_table(rows.to_arrow_table(), ex_out)
     acc_out = None
     if (data / "accounts.parquet").exists():
         acc_out = into / "accounts.parquet"
         # An account with no registration time is kept: the defender has its record whenever it was made.
-        accs = con.execute(
-            "SELECT * FROM read_parquet(?) WHERE created_at IS NULL OR created_at < ?", [str(data / "accounts.parquet"), cutoff]
+        accs = con.sql(
+            "SELECT * FROM read_parquet(?) WHERE created_at IS NULL OR created_at < ?", params=[str(data / "accounts.parquet"), cutoff]
         )
         pq.write_table(accs.to_arrow_table(), acc_out)
     con.close()
