@@ -156,42 +156,27 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         # Registration keys cover every account record; only accounts seen in the traffic are scored.
         seen = pc.and_(pc.is_in(edges.column("src"), value_set=account_ids), pc.is_in(edges.column("dst"), value_set=account_ids))
         edges = edges.filter(seen)
-        kind_weight = pc.cast(
-            pc.index_in(edges.column("kind"), value_set=pa.array(list(weights) or [""], pa.string())), pa.int64()
-        ).to_numpy(zero_copy_only=False)
-        wvec = np.array(list(weights.values()) or [0.0])[kind_weight] if len(edges) else np.zeros(0)
-        ew = edges.column("weight").to_numpy() * wvec
-        combined = _combine_pairs(edges, ew)
-        keep = combined["weight"] >= cfg.link.min_edge_weight
-        comms = find_communities(
-            account_ids.to_numpy(zero_copy_only=False),
-            combined["src"][keep],
-            combined["dst"][keep],
-            combined["weight"][keep],
-            seed=cfg.link.seed,
-            resolution=cfg.link.resolution,
-        )
-        kept_src = pc.index_in(pa.array(combined["src"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
-        kept_dst = pc.index_in(pa.array(combined["dst"][keep], pa.string()), value_set=account_ids).to_numpy(zero_copy_only=False)
-        ks, kd, kw = kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]
-        membership = merge_dense_neighbours(comms.membership, ks, kd, kw, cfg.link.merge_ratio)
+        src_i = pc.index_in(edges.column("src"), value_set=account_ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        dst_i = pc.index_in(edges.column("dst"), value_set=account_ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        fam = edges.column("family").to_numpy(zero_copy_only=False).astype(str)
+        kind = edges.column("kind").to_numpy(zero_copy_only=False).astype(str)
+        strength = edges.column("weight").to_numpy()
+        ew = strength * np.array(list(weights.values()) or [0.0])[_codes(kind, list(weights))]
+        ks, kd, kw = _combine_pairs(src_i, dst_i, ew, n)
+        keep = kw >= cfg.link.min_edge_weight
+        ks, kd, kw = ks[keep], kd[keep], kw[keep]
+        membership = find_communities(n, ks, kd, kw, seed=cfg.link.seed, resolution=cfg.link.resolution)
+        membership = merge_dense_neighbours(membership, ks, kd, kw, cfg.link.merge_ratio)
         # Second partition, of the accounts that harvest only (own content or behaviour evidence at the
         # harvest level): in the full graph a careful fleet drowns in the links of ordinary customers
         # (shared ISPs, common prompts); among harvesting accounts its links stand out.
         harvesting = np.max(np.column_stack([fam_scores.get(f, np.zeros(n)) for f in ("content", "behaviour")]), axis=1)
-        harvesting = harvesting >= cfg.link.harvest_level
-        sub = harvesting[ks] & harvesting[kd]
-        ids_np = account_ids.to_numpy(zero_copy_only=False)
-        sub_comms = find_communities(
-            ids_np, ids_np[ks[sub]], ids_np[kd[sub]], kw[sub], seed=cfg.link.seed, resolution=cfg.link.resolution
-        )
-        sub_membership = merge_dense_neighbours(sub_comms.membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
+        sub = (harvesting >= cfg.link.harvest_level)[ks] & (harvesting >= cfg.link.harvest_level)[kd]
+        sub_membership = find_communities(n, ks[sub], kd[sub], kw[sub], seed=cfg.link.seed, resolution=cfg.link.resolution)
+        sub_membership = merge_dense_neighbours(sub_membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
 
     with stages.stage("score"):
         ids = pa.array(account_ids, pa.string())
-        src_i = pc.index_in(edges.column("src"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
-        dst_i = pc.index_in(edges.column("dst"), value_set=ids).to_numpy(zero_copy_only=False).astype(np.int64)
-        fam = edges.column("family").to_numpy(zero_copy_only=False).astype(str) if len(edges) else np.zeros(0, dtype=str)
         org = feats.accounts.column("org").combine_chunks().cast(pa.string())
         org_codes = pc.fill_null(pc.cast(pc.index_in(org, value_set=pc.unique(org).drop_null()), pa.int64()), -1)
         rules = CommunityRules(
@@ -210,7 +195,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         for part in (membership, sub_membership):
             shifted = np.where(part >= 0, part + offset, -1)
             evidence += assess_communities(
-                shifted, fam_scores, src_i, dst_i, edges.column("weight").to_numpy(), fam,
+                shifted, fam_scores, src_i, dst_i, strength, fam,
                 org_codes.to_numpy(zero_copy_only=False), rules,
             )
             offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
@@ -223,9 +208,9 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             min_accounts=cfg.link.min_accounts,
             org_codes=org_codes.to_numpy(zero_copy_only=False),
             org_discount=cfg.link.org_discount,
-            edges=(kept_src.astype(np.int64), kept_dst.astype(np.int64), combined["weight"][keep]),
+            edges=(ks, kd, kw),
             extend_attachment=cfg.link.extend_attachment,
-            typed_edges=(src_i, dst_i, edges.column("weight").to_numpy(), fam),
+            typed_edges=(src_i, dst_i, strength, fam),
         )
     labels = scores.labels
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
@@ -297,17 +282,20 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
     return ScanResult(run_id, out, n, feats.population["exchanges"], records, verdicts, counts, thresholds, stages.timings)
 
 
-def _combine_pairs(edges: pa.Table, weighted: np.ndarray) -> dict[str, np.ndarray]:
+def _codes(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """Position of each value in ``names`` (all values must be there)."""
+    lookup = {name: i for i, name in enumerate(names)}
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return np.array([lookup[u] for u in uniq], dtype=np.int64)[inverse] if len(values) else np.zeros(0, dtype=np.int64)
+
+
+def _combine_pairs(src: np.ndarray, dst: np.ndarray, weighted: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One weight per account pair: the sum of its typed edges' weighted strengths."""
-    if len(edges) == 0:
-        return {"src": np.zeros(0, dtype=object), "dst": np.zeros(0, dtype=object), "weight": np.zeros(0)}
-    t = pa.table({"src": edges.column("src"), "dst": edges.column("dst"), "w": pa.array(weighted)})
-    g = t.group_by(["src", "dst"]).aggregate([("w", "sum")])
-    return {
-        "src": g.column("src").to_numpy(zero_copy_only=False),
-        "dst": g.column("dst").to_numpy(zero_copy_only=False),
-        "weight": g.column("w_sum").to_numpy(),
-    }
+    if len(src) == 0:
+        return src, dst, weighted
+    pair = src * n + dst
+    keys, inverse = np.unique(pair, return_inverse=True)
+    return keys // n, keys % n, np.bincount(inverse, weights=weighted)
 
 
 def _evidence_words(ev, signal_ids: list[str]) -> list[str]:

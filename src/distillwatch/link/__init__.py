@@ -1,11 +1,10 @@
 """Linking accounts into campaigns: typed weighted edges from shared keys, communities with igraph."""
 
 from distillwatch.link.graph import (
-    Communities,
     EdgeOptions,
     build_edges,
     find_communities,
     merge_dense_neighbours,
 )
 
-__all__ = ["Communities", "EdgeOptions", "build_edges", "find_communities", "merge_dense_neighbours"]
+__all__ = ["EdgeOptions", "build_edges", "find_communities", "merge_dense_neighbours"]

@@ -19,7 +19,6 @@ import ibis.expr.types as ir
 import igraph as ig
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from ibis import _
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -86,32 +85,24 @@ def build_edges(con, pair_keys: list[tuple[str, str, ir.Table, EdgeOptions]], n_
     return table.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
 
 
-@dataclass
-class Communities:
-    """Community of each account (``membership[i]`` for ``account_ids[i]``; -1 = isolated)."""
-
-    account_ids: np.ndarray
-    membership: np.ndarray
-    quality: float
-
-
 def find_communities(
-    account_ids: np.ndarray,
+    n: int,
     src: np.ndarray,
     dst: np.ndarray,
     weight: np.ndarray,
     seed: int = 0,
     resolution: float = 1.0,
-) -> Communities:
-    """Leiden communities (modularity objective, seeded) of the weighted account graph."""
-    ids = pa.array(account_ids, pa.string())
-    s = pc.index_in(pa.array(src, pa.string()), value_set=ids).to_numpy(zero_copy_only=False)
-    d = pc.index_in(pa.array(dst, pa.string()), value_set=ids).to_numpy(zero_copy_only=False)
-    g = ig.Graph(n=len(account_ids), edges=np.column_stack([s, d]).astype(np.int64), directed=False)
-    g.es["weight"] = weight.astype(float).tolist()
-    membership = np.full(len(account_ids), -1, dtype=np.int64)
-    if g.ecount() == 0:
-        return Communities(account_ids, membership, 0.0)
+) -> np.ndarray:
+    """Leiden communities (modularity objective, seeded) of a weighted graph of ``n`` accounts.
+
+    ``src``/``dst`` are account indices.  Returns the community of each account;
+    accounts without an edge get -1.
+    """
+    membership = np.full(n, -1, dtype=np.int64)
+    if len(src) == 0:
+        return membership
+    g = ig.Graph(n=n, edges=np.column_stack([src, dst]).astype(np.int64), directed=False)
+    g.es["weight"] = np.asarray(weight, dtype=float).tolist()
     # igraph draws from Python's `random` once it is installed as its generator: seed it for repeatable runs.
     state = random.getstate()
     random.seed(seed)
@@ -121,9 +112,8 @@ def find_communities(
     finally:
         random.setstate(state)
     membership = np.asarray(part.membership, dtype=np.int64)
-    degree = np.asarray(g.degree())
-    membership[degree == 0] = -1
-    return Communities(account_ids, membership, float(part.quality))
+    membership[np.asarray(g.degree()) == 0] = -1
+    return membership
 
 
 def merge_dense_neighbours(
