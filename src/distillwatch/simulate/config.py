@@ -295,7 +295,7 @@ def preset(name: str, *, scale: float = 1.0, seed: int = 0, evasion: Evasion = "
                      countries=["US", "GB", "DE", "JP", "SG"], operator_utc_offset=8),
         ]
         benign = BenignConfig(
-            accounts=_scaled(290_000, scale, 500), exchanges=_scaled(61_000_000, scale, 20_000),
+            accounts=_scaled(300_000, scale, 500), exchanges=_scaled(61_000_000, scale, 20_000),
             universities=_scaled(4, scale), university_accounts=_scaled(600, scale, 100),
             coding_companies=_scaled(12, scale, 2), coding_accounts=_scaled(150, scale, 10),
             batch_eval_accounts=_scaled(20, scale, 2), batch_eval_prompts=_scaled(14_000, scale, 2000),
