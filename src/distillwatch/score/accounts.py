@@ -134,7 +134,6 @@ def score_accounts(
     if org_codes is not None and np.any(org_codes >= 0):
         counts = np.bincount(org_codes[org_codes >= 0])
         team_member[org_codes >= 0] = counts[org_codes[org_codes >= 0]] >= 2
-    harvest = np.max(np.column_stack([fams.get(f, np.zeros(n)) for f in HARVEST_FAMILIES]), axis=1)
     for ev in communities:
         if not ev.is_campaign:
             continue
@@ -143,8 +142,11 @@ def score_accounts(
             members, attachment = _extend(ev, edges, n, min_attachment=extend_attachment)
         # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
         # customer swept in by a shared address or client keeps its own, low, score.
-        level = max(ev.member_mean[f] for f in HARVEST_FAMILIES)
-        fit = np.clip((harvest[members] / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
+        # Judged in the harvest family the campaign is strongest in (what it harvests shows there).
+        dominant = max(HARVEST_FAMILIES, key=lambda f: ev.member_mean[f])
+        level = ev.member_mean[dominant]
+        own_level = fams.get(dominant, np.zeros(n))[members]
+        fit = np.clip((own_level / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
         # Each member should be tied to the others by two independent families of links (an address
