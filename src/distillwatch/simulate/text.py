@@ -199,7 +199,11 @@ def response_templates(family: str) -> tuple[Template, ...]:
 
 @lru_cache(maxsize=1)
 def _followups() -> tuple[Template, ...]:
-    return _compiled(vocab.VOCAB["followup"])
+    """General follow-ups first, then the ones only technical conversations get."""
+    return _compiled(vocab.VOCAB["followup"] + vocab.VOCAB["followup_code"])
+
+
+TECHNICAL = np.array([f in ("coding", "debugging", "agentic", "long_horizon") for f in FAMILIES])
 
 
 ATTACK_FOLLOWUPS = (
@@ -261,7 +265,8 @@ def benign_prompts(family: np.ndarray, turn: np.ndarray, rng: np.random.Generato
     tmpl_count = np.array([len(benign_templates(f)) for f in FAMILIES])
     choice = family * nt + (rng.random(n) * tmpl_count[family]).astype(np.int64)
     fu = _followups()
-    followup = len(FAMILIES) * nt + rng.integers(0, len(fu), n)
+    n_general = len(vocab.VOCAB["followup"])
+    followup = len(FAMILIES) * nt + (rng.random(n) * np.where(TECHNICAL[family], len(fu), n_general)).astype(np.int64)
     generic = rng.random(n) < vocab.GENERIC_FOLLOWUP_SHARE
     followup = np.where(generic, len(FAMILIES) * nt + len(fu) + rng.integers(0, len(vocab.GENERIC_FOLLOWUPS), n), followup)
     choice = np.where(turn > 0, followup, choice)
