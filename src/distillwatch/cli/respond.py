@@ -56,7 +56,12 @@ def decide_command(
     ] = None,
     show: Annotated[int, typer.Option("--show", min=0, help="How many changed accounts to list.")] = 20,
 ) -> None:
-    """Turn verdicts into actions: write DIR/actions.parquet and print what is new, changed or expired."""
+    """Turn verdicts into actions: write DIR/actions.parquet and print what is new, changed or expired.
+
+    Example:
+
+      distillwatch decide --results demo/results --policy examples/policy.yaml --db demo/distillwatch.duckdb
+    """
     from distillwatch.respond.decide import decide
     from distillwatch.respond.policy import PolicyError, load_policy
     from distillwatch.respond.records import StoreBusy
@@ -125,7 +130,12 @@ def audit_command(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 100,
 ) -> None:
-    """List the audit trail: every action and override, who, when and why (newest first)."""
+    """List the audit trail: every action and override, who, when and why (newest first).
+
+    Example:
+
+      distillwatch audit --db demo/distillwatch.duckdb --since 24h --kind review
+    """
     from distillwatch.respond.records import StoreBusy, query_audit, short_connection
     from distillwatch.respond.text import safe
 
@@ -194,7 +204,12 @@ def review_command(
     ] = None,
     db: Annotated[Path | None, typer.Option("--db", help=DB_HELP)] = None,
 ) -> None:
-    """An analyst's override: clear (the unblock path), force an action, or revoke."""
+    """An analyst's override: clear (the unblock path), force an action, or revoke.
+
+    Example:
+
+      distillwatch review acct-123 --clear --note "verified university lab" --analyst alice --db demo/distillwatch.duckdb
+    """
     from distillwatch.respond.records import StoreBusy, add_override
     from distillwatch.respond.text import safe
 
@@ -243,7 +258,12 @@ def serve_command(
     ] = None,
     mmdb: Annotated[Path | None, typer.Option("--mmdb", help="A MaxMind-format database (optional).")] = None,
 ) -> None:
-    """Serve decisions to gateways over HTTP (FastAPI + uvicorn); OpenAPI docs at /docs."""
+    """Serve decisions to gateways over HTTP (FastAPI + uvicorn); OpenAPI docs at /docs.
+
+    Example:
+
+      DISTILLWATCH_API_TOKENS=change-me distillwatch serve --db demo/distillwatch.duckdb --port 8087
+    """
     from distillwatch.respond.policy import PolicyError, load_policy
     from distillwatch.respond.service import load_tokens, serve
 
@@ -298,7 +318,12 @@ def signup_risk_command(
     actor: Annotated[str | None, typer.Option("--actor", help="Who runs this (audit trail).")] = None,
     show: Annotated[int, typer.Option("--show", min=0)] = 20,
 ) -> None:
-    """Score registrations before the accounts send anything: allow, verify or deny, with reasons."""
+    """Score registrations before the accounts send anything: allow, verify or deny, with reasons.
+
+    Example:
+
+      distillwatch signup-risk new_accounts.parquet --db demo/distillwatch.duckdb --out signup_risk.parquet
+    """
     from datetime import timedelta as _td
 
     import pyarrow.compute as pc
