@@ -9,6 +9,7 @@ machine.  This module is the one place that knows how to open either.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import ibis
 from ibis.backends import BaseBackend
 
 ENGINES = ("duckdb", "spark")
+# Working-table memory of the embedded engine; the rest of a scan (features, graph) needs headroom
+# beside it to stay under 8 GB at the reported campaign's scale.  $DISTILLWATCH_DUCKDB_MEMORY overrides.
+DEFAULT_DUCKDB_MEMORY = "4GB"
 
 
 class EngineError(RuntimeError):
@@ -42,8 +46,10 @@ def connect(
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
-        if memory_limit:
-            config["memory_limit"] = memory_limit
+        # DuckDB's own default is 80% of RAM, and it keeps working tables (the exchanges with their
+        # text) in its buffer pool up to that: bounded here, larger tables spill to a private temp dir.
+        config["memory_limit"] = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
+        config["temp_directory"] = tempfile.mkdtemp(prefix="distillwatch-duckdb-")
         con = ibis.duckdb.connect(database=database, **config)
         # Ordered results make every stage deterministic (same input, same output).
         con.raw_sql("SET preserve_insertion_order = true")
