@@ -156,6 +156,10 @@ class Engine:
         gaps = np.where(start, 0.0, rng.exponential(a["gap"][acct]))
         csum = np.cumsum(gaps)
         offset = csum - (csum[start])[conv]
+        # A conversation that would run past midnight starts earlier instead, so each day's rows stay
+        # inside the day (the output is globally time-ordered) without piling turns up at 23:59:59.
+        duration = np.maximum.reduceat(offset, np.flatnonzero(start)) if m else np.zeros(0)
+        conv_start = np.clip(np.minimum(conv_start, 86400.0 - duration - rng.uniform(1, 900, c)), 0.0, None)
         secs = np.minimum(conv_start[conv] + offset, 86400.0 - 1e-3)
         cols = self._conversation_attrs(rng, d, acct, conv, conv_acct, turn, secs)
         batch = self._batch_rows(rng, d)

@@ -334,7 +334,8 @@ def _batch_eval(b: Builder, n: int) -> None:
         k = int(rng.integers(1, 4))
         ds = rng.choice(days, size=min(k, days), replace=False)
         # one run: thousands of prompts in a few hours, starting any time (jobs are scheduled)
-        runs[int(a)] = [(int(d), float(rng.uniform(0, 20) * 3600), float(rng.uniform(1.5, 5) * 3600)) for d in sorted(ds)]
+        durations = rng.uniform(1.5, 5, len(ds)) * 3600
+        runs[int(a)] = [(int(d), float(rng.uniform(0, 86400 - dur)), float(dur)) for d, dur in zip(sorted(ds), durations, strict=True)]
     b.batch_runs.update(runs)
     country = t.country[rows[0]]
     paid = b.new_payments(n)
