@@ -32,3 +32,18 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
     f.write_text("x")
     res = runner.invoke(app, ["simulate", "--preset", "demo", "--out", str(f)])
     assert res.exit_code == 2 and "is a file" in res.output
+
+
+def test_config_round_trip_and_errors(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["simulate", "--preset", "demo", "--scale", "0.05", "--evasion", "strong", "--print-config"])
+    assert res.exit_code == 0, res.output
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(res.output.replace("genuine_share: 0.35", "genuine_share: 0.5"))
+    res = runner.invoke(app, ["simulate", "--config", str(cfg), "--seed", "3", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert pq.read_metadata(tmp_path / "out" / "labels.parquet").num_rows > 0
+    cfg.write_text(cfg.read_text().replace("accounts: 6\n", "accounts: -1\n", 1))
+    res = runner.invoke(app, ["simulate", "--config", str(cfg), "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "mine.yaml" in res.output and "accounts" in res.output
+    res = runner.invoke(app, ["simulate", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--preset" in res.output

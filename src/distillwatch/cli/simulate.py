@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from distillwatch.simulate.config import EVASION_LEVELS, PRESETS, preset
+from distillwatch.simulate.config import EVASION_LEVELS, PRESETS, dump_config, load_config, preset
 from distillwatch.simulate.engine import Summary, run
 
 
@@ -35,11 +35,19 @@ def _table(s: Summary) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
-        preset_name: Annotated[str, typer.Option("--preset", help=f"One of: {', '.join(PRESETS)}.")],
-        out: Annotated[Path, typer.Option("--out", help="Directory for exchanges.parquet, accounts.parquet, labels.parquet.")],
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Directory for exchanges.parquet, accounts.parquet, labels.parquet.")
+        ] = None,
+        preset_name: Annotated[str | None, typer.Option("--preset", help=f"One of: {', '.join(PRESETS)}.")] = None,
         scale: Annotated[float, typer.Option("--scale", help="Multiply accounts and exchanges (e.g. 0.01).")] = 1.0,
-        seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives byte-identical files.")] = 0,
+        seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0); the same seed gives byte-identical files.")] = None,
         evasion: Annotated[str, typer.Option("--evasion", help=f"Attacker evasion: {', '.join(EVASION_LEVELS)}.")] = "none",
+        config: Annotated[
+            Path | None, typer.Option("--config", help="A YAML simulation config (e.g. edited from --print-config) instead of --preset.")
+        ] = None,
+        print_config: Annotated[
+            bool, typer.Option("--print-config", help="Print the preset's full config as YAML and exit.")
+        ] = False,
     ) -> None:
         """Write simulated API traffic with distillation campaigns and ground-truth labels.
 
@@ -48,15 +56,29 @@ def register(app: typer.Typer) -> None:
           distillwatch simulate --preset demo --out demo
 
           distillwatch simulate --preset reported-campaign --scale 0.01 --evasion strong --seed 7 --out rc1
+
+          distillwatch simulate --preset demo --print-config > mine.yaml; distillwatch simulate --config mine.yaml --out mine
         """
         if evasion not in EVASION_LEVELS:
             raise typer.BadParameter(f"--evasion must be one of {', '.join(EVASION_LEVELS)}, not {evasion!r}")
-        if out.exists() and not out.is_dir():
-            raise typer.BadParameter(f"--out {out} is a file; give a directory")
+        if (preset_name is None) == (config is None):
+            raise typer.BadParameter("give exactly one of --preset NAME or --config FILE")
         try:
-            cfg = preset(preset_name, scale=scale, seed=seed, evasion=evasion)  # type: ignore[arg-type]
+            if config is not None:
+                cfg = load_config(config)
+                if seed is not None:
+                    cfg = cfg.model_copy(update={"seed": seed})
+            else:
+                cfg = preset(preset_name or "", scale=scale, seed=seed or 0, evasion=evasion)  # type: ignore[arg-type]
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
+        if print_config:
+            typer.echo(dump_config(cfg), nl=False)
+            return
+        if out is None:
+            raise typer.BadParameter("--out DIR is required (where to write the three Parquet files)")
+        if out.exists() and not out.is_dir():
+            raise typer.BadParameter(f"--out {out} is a file; give a directory")
         console = Console(stderr=True)
         with Progress(
             TextColumn("[bold]simulate[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("days"),

@@ -8,9 +8,11 @@ here; ``docs/simulator.md`` explains what real behaviour each one models.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 Evasion = Literal["none", "moderate", "strong"]
 EVASION_LEVELS: tuple[str, ...] = ("none", "moderate", "strong")
@@ -336,3 +338,29 @@ def window_start(cfg: SimulationConfig) -> datetime:
 
 def day_start(cfg: SimulationConfig, day: int) -> datetime:
     return _utc(cfg.start) + timedelta(days=day)
+
+
+class ConfigError(ValueError):
+    """A simulation config file that cannot be used; the message names the file and the field."""
+
+
+def dump_config(cfg: SimulationConfig) -> str:
+    """The config as YAML: a starting point for a custom run (``simulate --print-config``)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(path: Path) -> SimulationConfig:
+    """Read a YAML (or JSON) simulation config, naming the file and field of any error."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read a YAML config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields at the top level")
+    try:
+        return SimulationConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
