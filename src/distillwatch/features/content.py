@@ -28,8 +28,12 @@ CAPABILITIES = (
 
 
 def sample_exchanges(ex: ir.Table, per_account: int) -> ir.Table:
-    """Up to ``per_account`` exchanges per account, deterministic (ordered by a hash of request_id)."""
-    w = ibis.window(group_by="account_id", order_by=[ex.request_id.hash(), ex.request_id])
+    """Up to ``per_account`` exchanges per account, deterministic (ordered by a hash of request_id).
+
+    The hash is MD5 because every engine computes it the same way (``hash()`` is engine-specific),
+    so DuckDB and Spark sample the same exchanges and reach the same verdicts.
+    """
+    w = ibis.window(group_by="account_id", order_by=[ex.request_id.hexdigest("md5"), ex.request_id])
     ranked = ex.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked["rank"] < per_account).select(
         "account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools"
