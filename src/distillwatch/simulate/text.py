@@ -189,7 +189,8 @@ def benign_templates(family: str) -> tuple[Template, ...]:
 
 @cache
 def _details() -> tuple[Template, ...]:
-    return _compiled(vocab.DETAILS)
+    """General details first, then the technical ones."""
+    return _compiled(vocab.DETAILS + vocab.TECH_DETAILS)
 
 
 @cache
@@ -281,7 +282,8 @@ def benign_prompts(family: np.ndarray, turn: np.ndarray, rng: np.random.Generato
     share = np.where(turn > 0, vocab.DETAIL_SHARE_FOLLOWUP, vocab.DETAIL_SHARE_FIRST)
     has_detail = (rng.random(n) < share) & ~((turn > 0) & generic)
     det = _details()
-    detail = render_choice(det, np.where(has_detail, rng.integers(0, len(det), n), -1), rng,
+    pick = (rng.random(n) * np.where(TECHNICAL[family], len(det), len(vocab.DETAILS))).astype(np.int64)
+    detail = render_choice(det, np.where(has_detail, pick, -1), rng,
                            plain=pa.array([""], pa.string()), plain_idx=np.zeros(n, np.int64))
     closer = pc.if_else(pa.array(turn == 0), render_slot("closer", rng, n), "")
     return pc.binary_join_element_wise(main, detail, closer, "")

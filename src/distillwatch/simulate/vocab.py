@@ -169,18 +169,21 @@ VOCAB: dict[str, list[str]] = {
 # Specifics people add to a request: versions, sizes, deadlines, names.  Appended to most
 # benign turns, they are what makes two users' requests differ even on the same task.
 DETAILS: list[str] = [
-    " I'm on {lang} {int:2-3}.{int:0-12} with {framework} {int:1-9}.{int:0-30}.",
     " It's for {project}, due {weekday}.",
     " Context: {int:2-40} people on the team, budget about {int:100-9000} dollars.",
-    " We have roughly {int:10-90000} {entity} records.",
     " My deadline is {weekday} at {int:1-12}:{int:10-59}.",
-    " I've been stuck on this for {int:2-59} minutes.",
     " {name} from my team suggested I ask you (ref {int:100-99999}).",
     " This is attempt {int:2-9}; version {int:2-40} of the draft.",
     " I'm in {city}, if that matters, and it's for {audience}.",
+    " Keep it under {int:50-900} words; it's for {name}.",
+]
+# Only after technical requests (code, debugging, agents, multi-step builds).
+TECH_DETAILS: list[str] = [
+    " I'm on {lang} {int:2-3}.{int:0-12} with {framework} {int:1-9}.{int:0-30}.",
+    " We have roughly {int:10-90000} {entity} records.",
+    " I've been stuck on this for {int:2-59} minutes.",
     " Ticket {ident}-{int:100-9999}.",
     " The file is {ident}.{int:1-99}.txt, about {int:2-900} KB.",
-    " Keep it under {int:50-900} words; it's for {name}.",
 ]
 DETAIL_SHARE_FIRST = 0.85
 DETAIL_SHARE_FOLLOWUP = 0.75
