@@ -181,6 +181,7 @@ class Engine:
         u = rng.random(c)
         family = (u[:, None] > w.profile_cdf[profile]).sum(axis=1)
         family = np.minimum(family, len(FAMILIES) - 1)
+        # which of its campaign's templates a harvest conversation fills (benign rows index the trailing 1)
         n_t = np.array([len(t) for t in w.attack_templates] + [1])
         tmpl = (rng.random(c) * n_t[np.where(camp >= 0, camp, -1)]).astype(np.int64)
         attack_conv = src == SRC_ATTACK
