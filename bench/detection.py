@@ -60,7 +60,7 @@ def main() -> None:
     for col in ("preset", "evasion", "accounts", "exchanges", "recall", "FPR", "precision", "recall+suspect",
                 "AUROC", "hard-group attacks", "scan s", "bar"):
         table.add_column(col, justify="left" if col in ("preset", "evasion", "bar") else "right")
-    console = Console()
+    console = Console(width=200)
     for preset in args.presets:
         for evasion in args.evasion:
             r = run(preset, evasion, work, args.seed)
