@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
@@ -150,7 +149,6 @@ def _derived(table: pa.Table, hist: np.ndarray) -> pa.Table:
         "output_input_ratio": _safe_div(_num(table, "output_tokens"), _num(table, "input_tokens")),
         "turns_per_conversation": _safe_div(_num(table, "conversation_rows"), _num(table, "conversations")),
         "ips_per_exchange": _safe_div(_num(table, "distinct_ips"), n),
-        "span_days": (_num(table, "last_ts_sec") if "last_ts_sec" in table.column_names else None),
     }
     first = pc.cast(table.column("first_ts"), pa.int64()).to_numpy(zero_copy_only=False)
     last = pc.cast(table.column("last_ts"), pa.int64()).to_numpy(zero_copy_only=False)
@@ -202,4 +200,3 @@ def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
     }
 
 
-__all__ = ["FeatureOptions", "Features", "build_features", "load_exchanges", "load_accounts", "ibis"]
