@@ -35,7 +35,9 @@ def _window(ex: pa.Table, start: datetime | None, end: datetime) -> pa.Table:
 
 
 def _counts(results: Path, labels: dict[str, str | None]) -> dict[str, int]:
-    rows = pq.read_table(results / "accounts.parquet", columns=["account_id", "verdict", "reasons"]).to_pylist()
+    rows = pq.read_table(
+        results / "accounts.parquet", columns=["account_id", "verdict", "reasons"]
+    ).to_pylist()
     out = {"campaign_attack": 0, "campaign_seen": 0, "benign_attack": 0, "partner_reasons_benign": 0}
     for r in rows:
         attack = r["verdict"] == "attack"
@@ -57,7 +59,13 @@ def test_an_imported_bundle_catches_the_campaign_sooner(tmp_path):
 
     # Provider A: the days before the cut; it detects, tracks and exports.
     pq.write_table(_window(ex, None, CUT), tmp_path / "a.parquet")
-    scan(tmp_path / "a.parquet", tmp_path / "ra", accounts=data / "accounts.parquet", db=tmp_path / "a.duckdb", report=False)
+    scan(
+        tmp_path / "a.parquet",
+        tmp_path / "ra",
+        accounts=data / "accounts.parquet",
+        db=tmp_path / "a.duckdb",
+        report=False,
+    )
     bundle = tmp_path / "bundle.json"
     exported = export_results(tmp_path / "ra", bundle, producer="Provider A")
     assert exported.campaigns >= 1 and exported.indicators > 0
@@ -71,7 +79,13 @@ def test_an_imported_bundle_catches_the_campaign_sooner(tmp_path):
         if cond == "with":
             with store.open_store(db) as con:
                 assert import_bundle(con, bundle).stored > 0
-        scan(tmp_path / "b.parquet", tmp_path / f"rb_{cond}", accounts=data / "accounts.parquet", db=db, report=False)
+        scan(
+            tmp_path / "b.parquet",
+            tmp_path / f"rb_{cond}",
+            accounts=data / "accounts.parquet",
+            db=db,
+            report=False,
+        )
         got[cond] = _counts(tmp_path / f"rb_{cond}", labels)
     members = set(pc.unique(b["account_id"]).to_pylist()) & {a for a, c in labels.items() if c == "C-demo-1"}
     exchanges = int(pc.sum(pc.is_in(b["account_id"], value_set=pa.array(sorted(members)))).as_py())

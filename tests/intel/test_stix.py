@@ -263,3 +263,20 @@ def test_indicators_honest_customers_share_are_not_exported(results, tmp_path):
         and o.sighting_of_ref == patterns["[ipv4-addr:value ISSUBSET '100.64.3.0/24']"].id
     )
     assert sighting.count == 400
+
+
+def test_oversized_bundles_and_fingerprints_are_refused(tmp_path, con, monkeypatch):
+    from pydantic import ValidationError
+
+    from distillwatch.intel import stix_export
+    from distillwatch.intel.fingerprint import Fingerprint
+
+    big = tmp_path / "big.json"
+    big.write_text("{}" + " " * 100)
+    monkeypatch.setattr(stix_export, "MAX_BUNDLE_BYTES", 50)
+    with pytest.raises(ValueError, match="big.json: 102 bytes, more than the 50"):
+        import_bundle(con, big)
+    with pytest.raises(ValidationError):
+        Fingerprint(template_sketch=[1] * 5000)
+    with pytest.raises(ValidationError):
+        Fingerprint(hour_profile=[0.1] * 25)

@@ -50,7 +50,9 @@ class Fingerprint(BaseModel):
     accounts: int = 0
     exchanges: int = 0
     templates: dict[str, float] = Field({}, description="normalised-template hash -> share of exchanges")
-    template_sketch: list[int] = Field([], description="MinHash of the union of its templates' word shingles")
+    template_sketch: list[int] = Field(
+        [], max_length=1024, description="MinHash of the union of its templates' word shingles"
+    )
     capabilities: dict[str, float] = {}
     cot_share: float | None = None
     prefixes: dict[str, float] = Field({}, description="/24 or /48 prefix -> share of exchanges")
@@ -62,9 +64,11 @@ class Fingerprint(BaseModel):
     signup_rate_per_hour: float | None = Field(
         None, description="accounts registered per hour of the sign-up span"
     )
-    signup_hours: list[float] = Field([], description="24 shares of sign-ups by UTC hour, empty when unknown")
+    signup_hours: list[float] = Field(
+        [], max_length=24, description="24 shares of sign-ups by UTC hour, empty when unknown"
+    )
     hour_profile: list[float] = Field(
-        [], description="24 shares of exchanges by UTC hour, empty when unknown"
+        [], max_length=24, description="24 shares of exchanges by UTC hour, empty when unknown"
     )
     exchanges_per_account_day: float | None = None
 

@@ -79,6 +79,8 @@ MIN_SPECIFICITY = 0.9
 # carries says little about the operation (and may be a wrongly included customer's).
 MIN_CARRIERS = 2
 STIX_MAX_COUNT = 999_999_999
+# stix2 holds a whole bundle in memory as Python objects (~10 KB each): refuse what would not fit.
+MAX_BUNDLE_BYTES = 200_000_000
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 _HASH = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
@@ -494,6 +496,11 @@ def _with_indicators(c: Campaign, more: list[Indicator]) -> Campaign:
 
 def load_bundle(path: str | Path) -> stix2.Bundle:
     """Parse a bundle file with stix2 (custom content allowed: partners add their own)."""
+    size = Path(path).stat().st_size
+    if size > MAX_BUNDLE_BYTES:
+        raise ValueError(
+            f"{path}: {size:,} bytes, more than the {MAX_BUNDLE_BYTES:,} a bundle may have; split it"
+        )
     text = Path(path).read_text(encoding="utf-8")
     try:
         json.loads(text)
