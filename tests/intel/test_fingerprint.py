@@ -86,3 +86,14 @@ def test_distribution_and_sketch_similarity():
     assert sketch_similarity([1, 2, 3, 4], [1, 2, 9, 9]) == 0.5
     assert sketch_similarity([], [1]) is None
     assert abs(sum(EVIDENCE_WEIGHTS.values()) - 1.0) < 1e-9
+
+
+def test_free_mail_domains_are_no_registration_evidence():
+    fp = from_campaign(make_campaign(domains=("gmail.com", "mailbox.example")))
+    assert set(fp.email_domains) == {"mailbox.example"}
+    both_gmail = compare(
+        from_campaign(make_campaign(domains=("gmail.com",))),
+        from_campaign(make_campaign(domains=("gmail.com",))),
+    )
+    # only the sign-up rate and disposable share remain to compare: no domain overlap is claimed
+    assert "e-mail domains shared" not in both_gmail.details.get("registration", "")

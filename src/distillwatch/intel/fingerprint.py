@@ -36,6 +36,14 @@ EVIDENCE_WEIGHTS: dict[str, float] = {
     "capabilities": 0.10,
 }
 
+# Free-mail providers are where millions of honest customers sign up: an indicator on
+# them would flag everyone (never exported), and two campaigns both using them are not
+# alike for it (left out of the registration evidence).
+COMMON_MAIL = frozenset(
+    "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com aol.com "
+    "proton.me protonmail.com gmx.com gmx.de mail.ru yandex.ru yandex.com qq.com 163.com 126.com "
+    "naver.com web.de zoho.com".split()
+)
 # Lists kept per fingerprint are bounded so that a huge campaign stays a small record.
 MAX_ITEMS = 200
 
@@ -112,7 +120,9 @@ def from_campaign(c: Campaign) -> Fingerprint:
     prefixes = {x.value: x.share for x in c.infrastructure.top_prefixes}
     asns = {x.value.upper().removeprefix("AS"): x.share for x in c.infrastructure.top_asns}
     templates = {x.value: x.share for x in c.template_hashes}
-    domains = {x.value.lower(): x.share for x in c.registration.email_domains}
+    domains = {
+        x.value.lower(): x.share for x in c.registration.email_domains if x.value.lower() not in COMMON_MAIL
+    }
     # Indicators often list more values than the "top" lists; fold them in.
     for ind in c.indicators:
         share = ind.count / n
@@ -122,7 +132,7 @@ def from_campaign(c: Campaign) -> Fingerprint:
             asns.setdefault(ind.value.upper().removeprefix("AS"), share)
         elif ind.type == "template-hash":
             templates.setdefault(ind.value, share)
-        elif ind.type == "email-domain":
+        elif ind.type == "email-domain" and ind.value.lower() not in COMMON_MAIL:
             domains.setdefault(ind.value.lower(), ind.count / max(c.accounts, 1))
     reg = c.registration
     rate = None

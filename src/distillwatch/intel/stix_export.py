@@ -34,7 +34,7 @@ import stix2
 
 from distillwatch import __version__
 from distillwatch.campaigns.model import Campaign, Indicator, read_campaigns
-from distillwatch.intel.fingerprint import Fingerprint
+from distillwatch.intel.fingerprint import COMMON_MAIL, Fingerprint
 
 # FIRST TLP 2.0 as published by OASIS (cti-stix-common-objects, extension-definition-specifications/tlp-2.0).
 TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
@@ -65,13 +65,6 @@ ATLAS = [
     ("AML.T0005", "Create Proxy AI Model", "https://atlas.mitre.org/techniques/AML.T0005"),
 ]
 
-# Free-mail providers are where millions of honest customers sign up: an
-# indicator on them would flag everyone, so they are never exported as indicators.
-COMMON_MAIL = frozenset(
-    "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com aol.com "
-    "proton.me protonmail.com gmx.com gmx.de mail.ru yandex.ru yandex.com qq.com 163.com 126.com "
-    "naver.com web.de zoho.com".split()
-)
 MAX_INDICATORS_PER_KIND = 500
 # An indicator is shared only if at least this share of the accounts carrying it are the campaign's.
 MIN_SPECIFICITY = 0.9
