@@ -84,3 +84,13 @@ def test_cli_scan_evaluate_signals(handmade, tmp_path) -> None:
     bad.write_text("signals:\n  nope: {}\n")
     r = runner.invoke(app, ["scan", str(handmade["exchanges"]), "--out", str(tmp_path / "x"), "--config", str(bad)])
     assert r.exit_code == 2 and "signals.nope" in r.output
+
+
+def test_scan_without_accounts_table(handmade, tmp_path) -> None:
+    result = scan(handmade["exchanges"], tmp_path / "r", db=tmp_path / "s.duckdb", report=False)
+    acc = pq.read_table(tmp_path / "r" / "accounts.parquet").to_pandas()
+    labels = pq.read_table(handmade["labels"]).to_pandas()
+    m = acc.merge(labels, on="account_id", suffixes=("", "_true"))
+    assert len(acc) == result.accounts
+    assert (m[m.is_attack].verdict == "attack").mean() >= 0.9  # behaviour, content and addresses suffice
+    assert (m[~m.is_attack].verdict != "attack").all()
