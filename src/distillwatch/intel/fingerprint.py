@@ -40,10 +40,16 @@ EVIDENCE_WEIGHTS: dict[str, float] = {
 # them would flag everyone (never exported), and two campaigns both using them are not
 # alike for it (left out of the registration evidence).
 COMMON_MAIL = frozenset(
-    "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com aol.com "
-    "proton.me protonmail.com gmx.com gmx.de mail.ru yandex.ru yandex.com qq.com 163.com 126.com "
-    "naver.com web.de zoho.com".split()
+    (
+        "gmail.com googlemail.com outlook.com hotmail.com live.com msn.com yahoo.com icloud.com me.com aol.com "
+        "proton.me protonmail.com pm.me gmx.com gmx.de gmx.net mail.ru yandex.ru yandex.com qq.com 163.com 126.com "
+        "naver.com web.de zoho.com mail.com ymail.com fastmail.com tutanota.com "
+        "yahoo.co.jp yahoo.co.uk yahoo.fr yahoo.de hotmail.co.uk hotmail.fr live.co.uk outlook.jp "
+        "t-online.de orange.fr free.fr laposte.net libero.it daum.net hanmail.net sina.com foxmail.com "
+        "rediffmail.com seznam.cz wp.pl o2.pl rambler.ru bk.ru list.ru inbox.ru"
+    ).split()
 )
+
 # Lists kept per fingerprint are bounded so that a huge campaign stays a small record.
 MAX_ITEMS = 200
 
