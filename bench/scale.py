@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,7 @@ FLOOR_SCRIPT = """
 import sys, time, duckdb
 path, cols = sys.argv[1], sys.argv[2].split(",")
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 present = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()}
 def q(c):
     return '"' + c.replace('"', '""') + '"'
@@ -98,9 +100,28 @@ def floor(parquet: Path, log: Path) -> tuple[Step, float, int]:
     """The bare DuckDB query; returns (step, query seconds without interpreter start, rows)."""
     # Identifiers come from the fixed SCAN_COLUMNS list (quoted); the path is a query parameter.
     step = run_child("floor", [sys.executable, "-c", FLOOR_SCRIPT, str(parquet), ",".join(SCAN_COLUMNS)], log)
-    line = [x for x in log.read_text().splitlines() if x.startswith("floor_seconds=")][-1]
-    fields = dict(kv.split("=") for kv in line.split())
+    found = re.findall(r"floor_seconds=([\d.]+) accounts=(\d+) rows=(\d+)", log.read_text(errors="replace"))
+    if not found:
+        raise SystemExit(f"floor query printed no result; see {log}")
+    fields = dict(zip(("floor_seconds", "accounts", "rows"), found[-1], strict=True))
     return step, float(fields["floor_seconds"]), int(fields["rows"])
+
+
+def profile_summary(raw: Path, top: int = 20) -> list[tuple[str, float]]:
+    """Share of samples under each distillwatch function (inclusive), from py-spy's raw collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        # Per function (line numbers dropped); each counts once per sample even when it recurses.
+        for frame in {re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if "distillwatch/" in f}:
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return [(frame, n / total) for frame, n in ranked] if total else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"peak_rss_gb<=8": scan.peak_rss_gb <= 8.0, "scan<=4x floor": scan.seconds <= 4 * floor_query},
         "profiled": args.profile,
     }
+    if args.profile and (out / "scan.pyspy.txt").exists():
+        summary["profile_inclusive_share"] = profile_summary(out / "scan.pyspy.txt")
     (out / "scale.json").write_text(json.dumps(summary, indent=2))
     _print(summary)
     return 0
@@ -193,6 +216,8 @@ def _print(s: dict) -> None:
         print(f"  {k:<32}{v:>10.1f}")
     print(f"scan rows/s {s['scan_rows_per_second']:,}; floor query {s['floor_query_seconds']:.1f} s "
           f"({s['floor_rows_per_second']:,} rows/s); scan/floor = {s['scan_over_floor']}")
+    for frame, share in s.get("profile_inclusive_share", []):
+        print(f"  {share:6.1%}  {frame}")
     print("targets:", ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()))
 
 
