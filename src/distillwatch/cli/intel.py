@@ -86,7 +86,12 @@ def export_cmd(
         ),
     ] = MIN_SPECIFICITY,
 ) -> None:
-    """Write a STIX 2.1 bundle for the campaigns of a results directory."""
+    """Write a STIX 2.1 bundle for the campaigns of a results directory.
+
+    Example:
+
+      distillwatch intel export --results demo/results --tlp amber --out bundle.json
+    """
     from distillwatch.intel.stix_export import export_results
 
     if tlp.lower() not in TLP_LEVELS:
@@ -113,7 +118,12 @@ def import_cmd(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Store a partner's indicators; the next scan matches accounts against them."""
+    """Store a partner's indicators; the next scan matches accounts against them.
+
+    Example:
+
+      distillwatch intel import partner-bundle.json --partner "Example AI" --db demo/distillwatch.duckdb
+    """
     from distillwatch.intel.stix_import import import_bundle
 
     res = _with_store(db, lambda con: import_bundle(con, bundle, partner))
@@ -146,7 +156,12 @@ def track_cmd(
     ] = attr.DEFAULT_THRESHOLD,
     db: DbOption = None,
 ) -> None:
-    """Match a results directory's campaigns with the store's history (scan does this itself)."""
+    """Match a results directory's campaigns with the store's history (scan does this itself).
+
+    Example:
+
+      distillwatch intel track --results demo/results --db demo/distillwatch.duckdb
+    """
     from distillwatch.campaigns.model import read_campaigns
     from distillwatch.intel.track import track_results
 
@@ -192,7 +207,12 @@ def actors_add(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Add an actor, optionally with the fingerprints of campaigns in a results directory."""
+    """Add an actor, optionally with the fingerprints of campaigns in a results directory.
+
+    Example:
+
+      distillwatch actors add "Lab X" --from-results demo/results --campaign C001 --db demo/distillwatch.duckdb
+    """
     from distillwatch.intel.track import read_fingerprints
 
     if campaign and from_results is None:
@@ -218,7 +238,12 @@ def actors_add(
 
 @actors_app.command("list")
 def actors_list(db: DbOption = None) -> None:
-    """List known actors with their fingerprints and campaigns."""
+    """List known actors with their fingerprints and campaigns.
+
+    Example:
+
+      distillwatch actors list --db demo/distillwatch.duckdb
+    """
     rows = _with_store(db, attr.list_actors)
     table = Table(title="Known actors")
     for col in ("actor", "fingerprints", "campaigns", "description"):
@@ -239,7 +264,12 @@ def actors_label(
     actor: Annotated[str, typer.Argument(help="The actor's name (created if new).")],
     db: DbOption = None,
 ) -> None:
-    """Label a tracked campaign as an actor's; its fingerprint joins the actor's set."""
+    """Label a tracked campaign as an actor's; its fingerprint joins the actor's set.
+
+    Example:
+
+      distillwatch actors label C001 "Lab X" --db demo/distillwatch.duckdb
+    """
 
     def run(con):
         name = attr.add_actor(con, actor)
@@ -263,7 +293,12 @@ def actors_attribute(
     ] = attr.DEFAULT_THRESHOLD,
     db: DbOption = None,
 ) -> None:
-    """Re-run attribution of a results directory against the actors now known (rewrites campaigns.json)."""
+    """Re-run attribution of a results directory against the actors now known (rewrites campaigns.json).
+
+    Example:
+
+      distillwatch actors attribute --results demo/results --db demo/distillwatch.duckdb
+    """
     from distillwatch.campaigns.model import read_campaigns, write_campaigns
     from distillwatch.intel.track import read_fingerprints
 
