@@ -92,7 +92,8 @@ class CotElicitation(Signal):
         title="Asks for the model's chain of thought",
         description=(
             "Share of sampled exchanges whose user turn or system prompt asks the model to reveal its reasoning "
-            "step by step. Reasoning traces are what a distiller trains on. Fires from `lo` to `hi`."
+            "step by step. Reasoning traces are what a distiller trains on. Fires from `lo` to `hi` (shares); "
+            "in ordinary traffic almost nobody asks for it, so a few percent is already unusual."
         ),
         family="content",
         inputs=["prompt", "system"],
@@ -100,7 +101,7 @@ class CotElicitation(Signal):
         false_positives=["tutoring products", "prompt-engineering style guides that ask for reasoning"],
         tags=[ATLAS_EXTRACT, ATLAS_PROXY_MODEL],
         weight=1.0,
-        params={"lo": 0.15, "hi": 0.6, "min_sample": 20},
+        params={"lo": 0.05, "hi": 0.4, "min_sample": 20},
     )
 
     def compute(self, ctx: SignalContext, params: dict[str, Any]) -> SignalResult:
