@@ -162,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.step_hours <= 0:
         ap.error("--step-hours must be positive")
+    if args.data is not None:
+        for name in ("exchanges.parquet", "labels.parquet"):
+            if not (args.data / name).exists():
+                ap.error(f"--data {args.data}: no {name} there (a `distillwatch simulate` output directory)")
 
     out: Path = args.out / f"{args.preset}-{args.scale:g}-{args.evasion}"
     if out.exists():
