@@ -211,6 +211,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             edges=(ks, kd, kw),
             extend_attachment=cfg.link.extend_attachment,
             typed_edges=(src_i, dst_i, strength, fam),
+            harvest_level=cfg.link.harvest_level,
         )
     labels = scores.labels
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())

@@ -124,6 +124,7 @@ def score_accounts(
     extend_attachment: float = 0.5,
     typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     covered_at: float = 0.5,
+    harvest_level: float = 0.3,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
@@ -142,11 +143,16 @@ def score_accounts(
             members, attachment = _extend(ev, edges, n, min_attachment=extend_attachment)
         # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
         # customer swept in by a shared address or client keeps its own, low, score.
-        # Judged in the harvest family the campaign is strongest in (what it harvests shows there).
-        dominant = max(HARVEST_FAMILIES, key=lambda f: ev.member_mean[f])
-        level = ev.member_mean[dominant]
-        own_level = fams.get(dominant, np.zeros(n))[members]
-        fit = np.clip((own_level / max(level, 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
+        # Judged in every harvest family the campaign shows (its members' mean at ``harvest_level``; at least
+        # its strongest): a heavy developer matches a fleet's volume and pivot but not its content.
+        profile = [f for f in HARVEST_FAMILIES if ev.member_mean[f] >= harvest_level] or [
+            max(HARVEST_FAMILIES, key=lambda f: ev.member_mean[f])
+        ]
+        fit = np.ones(len(members))
+        for fam_name in profile:
+            own_level = fams.get(fam_name, np.zeros(n))[members]
+            fam_fit = np.clip((own_level / max(ev.member_mean[fam_name], 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
+            fit = np.minimum(fit, fam_fit)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
         # Each member should be tied to the others by two independent families of links (an address

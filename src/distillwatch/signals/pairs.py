@@ -219,3 +219,50 @@ class SynchronisedActivity(PairSignal):
         counts = hours.group_by("account_id").aggregate(n=hours.count())
         hours = hours.join(counts.filter(counts.n >= params["min_hours"]), "account_id").select("account_id", "token")
         return set_band_keys(ctx.con, hours, "dw_sync_bands", params["num_perm"], params["rows"])
+
+
+@register
+class SynchronisedPivot(PairSignal):
+    meta = SignalMeta(
+        id="link_synchronised_pivot",
+        title="Moved to a new model at the same time",
+        description=(
+            "Accounts that began using a newly released model (first seen in the traffic more than a day after "
+            "the window began) within the same `bucket_hours` of its release, at most `max_lag_hours` after it, "
+            "with at least `min_exchanges` requests to it. A fleet's operator redirects every account to a new "
+            "release within hours; customers adopt it over days. Two bucketings, offset by half a bucket, so "
+            "accounts either side of a boundary still meet."
+        ),
+        family="behaviour",
+        kind="pair",
+        inputs=["model", "ts"],
+        severity="low",
+        false_positives=["early adopters and evaluation teams switching on release day"],
+        # Strong enough to pull a careful fleet together in the graph (measured: bench/detection.py, strong
+        # evasion); `min_exchanges` keeps customers who merely try the release out of the groups.
+        weight=1.5,
+        params=_params(max_group=100, key_scale=1.0, bucket_hours=6.0, max_lag_hours=48.0, min_exchanges=20),
+    )
+
+    def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
+        if ctx.ex is None:
+            return None
+        ex = ctx.ex.filter(ctx.ex.model.notnull())
+        start = ex.sec.min().as_scalar()
+        firsts = ex.group_by("model").aggregate(model_first=ex.sec.min())
+        # "New" as in features.behaviour.model_pivot: first seen more than a day after the data begins.
+        new = firsts.filter(firsts.model_first > start + 86400.0)
+        joined = ex.select("account_id", "model", "sec").join(new, "model")
+        uses = joined.group_by(["account_id", "model"]).aggregate(
+            first_use=joined.sec.min(), n=joined.count(), model_first=joined.model_first.min()
+        )
+        hours = (uses.first_use - uses.model_first) / 3600.0
+        early = uses.mutate(lag=hours / params["bucket_hours"]).filter(
+            (uses.n >= params["min_exchanges"]) & (hours <= params["max_lag_hours"])
+        )
+        lag = early.lag
+        keys = [
+            early.select("account_id", key=early.model.cast("string") + ibis.literal(f"|{tag}|") + (lag + shift).floor().cast("int64").cast("string"))
+            for tag, shift in (("a", 0.0), ("b", 0.5))
+        ]
+        return keys[0].union(keys[1], distinct=True)
