@@ -8,7 +8,9 @@ machine.  This module is the one place that knows how to open either.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,9 @@ def connect(
         # DuckDB's own default is 80% of RAM, and it keeps working tables (the exchanges with their
         # text) in its buffer pool up to that: bounded here, larger tables spill to a private temp dir.
         config["memory_limit"] = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
-        config["temp_directory"] = tempfile.mkdtemp(prefix="distillwatch-duckdb-")
+        spill = tempfile.mkdtemp(prefix="distillwatch-duckdb-")
+        atexit.register(shutil.rmtree, spill, True)  # DuckDB removes its files, not the directory
+        config["temp_directory"] = spill
         con = ibis.duckdb.connect(database=database, **config)
         # Ordered results make every stage deterministic (same input, same output).
         con.raw_sql("SET preserve_insertion_order = true")
