@@ -88,3 +88,29 @@ def test_calibrated_threshold() -> None:
     small = np.array([0.1, 0.2, 0.3])
     assert calibrated_threshold(small, 0.001) > 0.3  # cannot resolve the rate: stay above every null score
     assert calibrated_threshold(np.array([]), 0.01) == 1.0
+
+
+def test_extension_needs_every_harvest_family_that_ties_the_members() -> None:
+    from distillwatch.score.accounts import _extend
+    from distillwatch.score.campaigns import CampaignEvidence
+
+    members = list(range(10))
+    s, d, f = [], [], []
+    for fam_name in ("content", "behaviour"):
+        cs, cd, cf = _clique(members, fam_name)
+        s, d, f = s + cs, d + cd, f + cf
+    for m in members:  # account 10 shares the members' prompts only; 11 also moved to a release with them
+        s, d, f = s + [10, 11, 11], d + [m, m, m], f + ["content", "content", "behaviour"]
+    src, dst, fam = np.array(s), np.array(d), np.array(f)
+    w = np.ones(len(src))
+    ev = CampaignEvidence(
+        community=0, size=10, evidence={}, link_coverage={}, member_mean={}, families=[], org_share=0.0,
+        statistic=1.0, null_threshold=0.0, confidence=1.0, is_campaign=True,
+        attachment=np.ones(10), members=np.array(members),
+    )
+    combined = (src, dst, w * 2)
+    loose, _ = _extend(ev, combined, 12, 0.1)
+    assert {10, 11} <= set(loose.tolist())  # by combined weight alone both join
+    strict, attach = _extend(ev, combined, 12, 0.1, typed_edges=(src, dst, w, fam))
+    assert set(strict.tolist()) == set(members) | {11}
+    assert len(attach) == len(strict)

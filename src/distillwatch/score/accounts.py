@@ -70,7 +70,12 @@ def _link_families(
 
 
 def _extend(
-    ev: CampaignEvidence, edges: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, min_attachment: float
+    ev: CampaignEvidence,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n: int,
+    min_attachment: float,
+    typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    covered_at: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The campaign's members plus outside accounts tied to them as firmly as a typical member.
 
@@ -93,7 +98,21 @@ def _extend(
     median = float(np.median(own_tie[ev.members])) if len(ev.members) else 0.0
     if median <= 0:
         return ev.members, ev.attachment
-    outside = np.flatnonzero((tie / median) >= min_attachment)
+    eligible = (tie / median) >= min_attachment
+    if typed_edges is not None:
+        # An outsider must be tied in every harvest family (content, behaviour) that ties a typical member:
+        # a developer who shares the fleet's prompts but did not move with it to a new release stays out.
+        t_src, t_dst, t_w, t_fam = typed_edges
+        for fam_name in HARVEST_FAMILIES:
+            sel = t_fam == fam_name
+            fam_tie, fam_own = np.zeros(n), np.zeros(n)
+            for a, b in ((t_src[sel], t_dst[sel]), (t_dst[sel], t_src[sel])):
+                w_sel = t_w[sel]
+                np.add.at(fam_tie, a[inside[b] & ~inside[a]], w_sel[inside[b] & ~inside[a]])
+                np.add.at(fam_own, a[inside[b] & inside[a]], w_sel[inside[b] & inside[a]])
+            if np.median(fam_own[ev.members]) >= covered_at:
+                eligible &= fam_tie >= covered_at
+    outside = np.flatnonzero(eligible & ~inside)
     members = np.concatenate([ev.members, outside])
     attachment = np.concatenate([ev.attachment, np.clip(tie[outside] / median, 0.0, 1.0)])
     return members, attachment
@@ -140,7 +159,7 @@ def score_accounts(
             continue
         members, attachment = ev.members, ev.attachment
         if edges is not None:
-            members, attachment = _extend(ev, edges, n, min_attachment=extend_attachment)
+            members, attachment = _extend(ev, edges, n, extend_attachment, typed_edges, covered_at)
         # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
         # customer swept in by a shared address or client keeps its own, low, score.
         # Judged in every harvest family the campaign shows (its members' mean at ``harvest_level``; at least
