@@ -29,10 +29,9 @@ from distillwatch.contract import ACCOUNT_RESULTS_SCHEMA
 from distillwatch.features import FeatureOptions, build_features
 from distillwatch.features import enrichment as enrich_bridge
 from distillwatch.features.build import load_accounts, load_exchanges
-from distillwatch.link import EdgeOptions, build_edges, find_communities, merge_dense_neighbours
-from distillwatch.score import assess_communities, score_accounts
-from distillwatch.score.campaigns import CommunityRules
-from distillwatch.signals import SignalContext, compute_account_signals, load_config, pair_keys
+from distillwatch.link.stage import link_accounts, write_edges
+from distillwatch.score.stage import org_codes, score_stage
+from distillwatch.signals import SignalContext, compute_account_signals, load_config
 from distillwatch.signals.config import DetectionConfig
 
 STAGES = ("ingest", "features", "signals", "link", "score", "campaigns", "write")
@@ -142,77 +141,11 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         fam_scores = signals.family_scores()
 
     with stages.stage("link"):
-        pairs = pair_keys(ctx, cfg)
-        key_tables = []
-        weights = {}
-        for sig, weight, params in pairs:
-            keys = sig.keys(ctx, params)
-            if keys is None:
-                continue
-            opts = EdgeOptions(max_group=int(params["max_group"]), neighbours=int(params["neighbours"]), key_scale=float(params["key_scale"]))
-            key_tables.append((sig.meta.id, sig.meta.family, keys, opts))
-            weights[sig.meta.id] = weight
-        edges = build_edges(con, key_tables, n)
-        # Registration keys cover every account record; only accounts seen in the traffic are scored.
-        seen = pc.and_(pc.is_in(edges.column("src"), value_set=account_ids), pc.is_in(edges.column("dst"), value_set=account_ids))
-        edges = edges.filter(seen)
-        src_i = pc.index_in(edges.column("src"), value_set=account_ids).to_numpy(zero_copy_only=False).astype(np.int64)
-        dst_i = pc.index_in(edges.column("dst"), value_set=account_ids).to_numpy(zero_copy_only=False).astype(np.int64)
-        fam = edges.column("family").to_numpy(zero_copy_only=False).astype(str)
-        kind = edges.column("kind").to_numpy(zero_copy_only=False).astype(str)
-        strength = edges.column("weight").to_numpy()
-        ew = strength * np.array(list(weights.values()) or [0.0])[_codes(kind, list(weights))]
-        ks, kd, kw = _combine_pairs(src_i, dst_i, ew, n)
-        keep = kw >= cfg.link.min_edge_weight
-        ks, kd, kw = ks[keep], kd[keep], kw[keep]
-        membership = find_communities(n, ks, kd, kw, seed=cfg.link.seed, resolution=cfg.link.resolution)
-        membership = merge_dense_neighbours(membership, ks, kd, kw, cfg.link.merge_ratio)
-        # Second partition, of the accounts that harvest only (own content or behaviour evidence at the
-        # harvest level): in the full graph a careful fleet drowns in the links of ordinary customers
-        # (shared ISPs, common prompts); among harvesting accounts its links stand out.
-        harvesting = np.max(np.column_stack([fam_scores.get(f, np.zeros(n)) for f in ("content", "behaviour")]), axis=1)
-        sub = (harvesting >= cfg.link.harvest_level)[ks] & (harvesting >= cfg.link.harvest_level)[kd]
-        sub_membership = find_communities(n, ks[sub], kd[sub], kw[sub], seed=cfg.link.seed, resolution=cfg.link.resolution)
-        sub_membership = merge_dense_neighbours(sub_membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
+        graph = link_accounts(con, ctx, cfg, account_ids, fam_scores)
 
     with stages.stage("score"):
         ids = pa.array(account_ids, pa.string())
-        org = feats.accounts.column("org").combine_chunks().cast(pa.string())
-        org_codes = pc.fill_null(pc.cast(pc.index_in(org, value_set=pc.unique(org).drop_null()), pa.int64()), -1)
-        rules = CommunityRules(
-            min_accounts=cfg.link.min_accounts,
-            min_families=cfg.link.min_families,
-            family_level=cfg.link.family_coverage,
-            harvest_level=cfg.link.harvest_level,
-            link_share=cfg.link.link_share,
-            org_discount=cfg.link.org_discount,
-            target_fpr=cfg.score.target_fpr,
-            permutations=cfg.score.permutations,
-            seed=cfg.score.seed,
-        )
-        evidence = []
-        offset = 0
-        for part in (membership, sub_membership):
-            shifted = np.where(part >= 0, part + offset, -1)
-            evidence += assess_communities(
-                shifted, fam_scores, src_i, dst_i, strength, fam,
-                org_codes.to_numpy(zero_copy_only=False), rules,
-            )
-            offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
-        scores = score_accounts(
-            signals,
-            evidence,
-            target_fpr=cfg.score.target_fpr,
-            suspect_factor=cfg.score.suspect_fpr_factor,
-            own_cap=cfg.score.own_evidence_cap,
-            min_accounts=cfg.link.min_accounts,
-            org_codes=org_codes.to_numpy(zero_copy_only=False),
-            org_discount=cfg.link.org_discount,
-            edges=(ks, kd, kw),
-            extend_attachment=cfg.link.extend_attachment,
-            typed_edges=(src_i, dst_i, strength, fam),
-            harvest_level=cfg.link.harvest_level,
-        )
+        evidence, scores = score_stage(signals, fam_scores, graph, org_codes(feats.accounts), cfg)
     labels = scores.labels
     campaign_col = pa.array([labels.get(int(c)) if c >= 0 else None for c in scores.community], pa.string())
 
@@ -249,7 +182,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             results = results.append_column(k, pa.array(np.round(v, 6)))
         pq.write_table(results, out / "accounts.parquet")
         pq.write_table(signals.table(ids), out / "signals.parquet")
-        _write_edges(out / "edges.parquet", edges, ew, campaign_col, ids, cfg.link.max_edges_written)
+        write_edges(out / "edges.parquet", graph, ids, campaign_col, cfg.link.max_edges_written)
         _write_daily(con, feats.ex, membership, out / "daily.parquet")
         write_campaigns(out / "campaigns.json", records)
         population = dict(feats.population)
@@ -283,22 +216,6 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
     return ScanResult(run_id, out, n, feats.population["exchanges"], records, verdicts, counts, thresholds, stages.timings)
 
 
-def _codes(values: np.ndarray, names: list[str]) -> np.ndarray:
-    """Position of each value in ``names`` (all values must be there)."""
-    lookup = {name: i for i, name in enumerate(names)}
-    uniq, inverse = np.unique(values, return_inverse=True)
-    return np.array([lookup[u] for u in uniq], dtype=np.int64)[inverse] if len(values) else np.zeros(0, dtype=np.int64)
-
-
-def _combine_pairs(src: np.ndarray, dst: np.ndarray, weighted: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One weight per account pair: the sum of its typed edges' weighted strengths."""
-    if len(src) == 0:
-        return src, dst, weighted
-    pair = src * n + dst
-    keys, inverse = np.unique(pair, return_inverse=True)
-    return keys // n, keys % n, np.bincount(inverse, weights=weighted)
-
-
 def _evidence_words(ev, signal_ids: list[str]) -> list[str]:
     words = []
     for famname in ev.families:
@@ -312,28 +229,6 @@ def _evidence_words(ev, signal_ids: list[str]) -> list[str]:
         "at the target false-positive rate"
     )
     return words
-
-
-def _write_edges(path: Path, edges: pa.Table, weighted: np.ndarray, campaign_col: pa.Array, ids: pa.Array, limit: int) -> None:
-    """edges.parquet: edges between members of the same campaign, strongest first, at most ``limit``."""
-    lookup = pa.table({"account_id": ids, "campaign_id": campaign_col})
-    t = edges.append_column("weighted", pa.array(weighted))
-    t = t.join(lookup.rename_columns(["src", "src_campaign"]), "src")
-    t = t.join(lookup.rename_columns(["dst", "dst_campaign"]), "dst")
-    mask = pc.and_(pc.is_valid(t.column("src_campaign")), pc.equal(t.column("src_campaign"), t.column("dst_campaign")))
-    t = t.filter(pc.fill_null(mask, False))
-    t = t.sort_by([("weighted", "descending"), ("src", "ascending"), ("dst", "ascending"), ("kind", "ascending")]).slice(0, limit)
-    out = pa.table(
-        {
-            "src": t.column("src"),
-            "dst": t.column("dst"),
-            "kind": t.column("kind"),
-            "family": t.column("family"),
-            "weight": t.column("weight"),
-            "campaign_id": t.column("src_campaign"),
-        }
-    )
-    pq.write_table(out, path)
 
 
 def _write_daily(con, ex, membership: pa.Table, path: Path) -> None:
