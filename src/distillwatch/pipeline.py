@@ -122,6 +122,36 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         ex = load_exchanges(con, ex_path)
         acc = load_accounts(con, acc_path)
         feats = build_features(con, ex, acc, FeatureOptions(sample_per_account=cfg.sample_per_account, lists=lists or enrich_bridge.Lists()))
+    inputs = {"exchanges": str(exchanges), "accounts": str(accounts) if accounts else None}
+    result = detect(store, run_id, con, feats, counts, inputs, out, cfg, engine, stages, track, report)
+    con.disconnect()
+    return result
+
+
+def detect(
+    store,
+    run_id: str,
+    con,
+    feats,
+    counts: dict,
+    inputs: dict,
+    out: Path,
+    cfg: DetectionConfig,
+    engine: str,
+    stages: _Stages,
+    track: bool,
+    report: bool,
+    ctx_extra: dict[str, Any] | None = None,
+    daily_counts=None,
+) -> ScanResult:
+    """The account-level stages, shared by the batch scan and the incremental path.
+
+    signals -> link -> score -> campaigns -> results directory and store.  Their cost
+    scales with accounts and shared keys, not with the exchanges' history.
+    ``ctx_extra`` reaches the signals (the incremental path passes its stored pair
+    keys there); ``daily_counts`` (account_id, day, n), when given, replaces reading
+    ``feats.ex`` for daily.parquet.
+    """
     account_ids = feats.accounts.column("account_id").combine_chunks()
     n = len(account_ids)
 
@@ -136,6 +166,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
             prompt_bands=feats.prompt_bands,
             account_records=feats.account_records,
             store=store,
+            extra=dict(ctx_extra or {}),
         )
         signals = compute_account_signals(ctx, cfg)
         fam_scores = signals.family_scores()
@@ -183,7 +214,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         pq.write_table(results, out / "accounts.parquet")
         pq.write_table(signals.table(ids), out / "signals.parquet")
         write_edges(out / "edges.parquet", graph, ids, campaign_col, cfg.link.max_edges_written)
-        _write_daily(con, feats.ex, membership, out / "daily.parquet")
+        _write_daily(con, feats.ex if daily_counts is None else daily_counts, membership, out / "daily.parquet")
         write_campaigns(out / "campaigns.json", records)
         population = dict(feats.population)
         population["benign_baseline_note"] = "all accounts outside campaigns"
@@ -192,7 +223,7 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
         thresholds = {**scores.thresholds, "target_fpr": cfg.score.target_fpr}
         run = {
             "run_id": run_id,
-            "inputs": {"exchanges": str(exchanges), "accounts": str(accounts) if accounts else None},
+            "inputs": inputs,
             "counts": _flat_counts(counts),
             "ingest": counts,
             "accounts": n,
@@ -212,7 +243,6 @@ def _scan(store, run_id, exchanges, accounts, out, cfg, engine, lists, stages, t
     _record_results(store, run_id, out, counts, n, records, verdicts, thresholds, stages.timings)
     if report:
         _report(out)
-    con.disconnect()
     return ScanResult(run_id, out, n, feats.population["exchanges"], records, verdicts, counts, thresholds, stages.timings)
 
 
@@ -232,14 +262,20 @@ def _evidence_words(ev, signal_ids: list[str]) -> list[str]:
 
 
 def _write_daily(con, ex, membership: pa.Table, path: Path) -> None:
-    """daily.parquet: exchanges and accounts per day and campaign (null = outside any campaign)."""
+    """daily.parquet: exchanges and accounts per day and campaign (null = outside any campaign).
+
+    ``ex`` is either the exchanges (one row each) or counts per (account_id, day) with column ``n``.
+    """
     import ibis
 
     m = con.create_table("dw_membership_daily", membership, temp=True, overwrite=True)
     j = ex.left_join(m, ex.account_id == m.account_id)
-    g = j.group_by([j.ts.date().name("day"), j.campaign_id]).aggregate(
-        exchanges=ibis._.count(), accounts=j.account_id.nunique()
-    )
+    if "n" in ex.columns and "day" in ex.columns:
+        g = j.group_by([j.day, j.campaign_id]).aggregate(exchanges=j.n.sum(), accounts=j.account_id.nunique())
+    else:
+        g = j.group_by([j.ts.date().name("day"), j.campaign_id]).aggregate(
+            exchanges=ibis._.count(), accounts=j.account_id.nunique()
+        )
     pq.write_table(g.order_by(["day", "campaign_id"]).to_pyarrow(), path)
 
 

@@ -59,6 +59,10 @@ def _register_all() -> None:
 
     scan_cli.register(app)
 
+    from distillwatch.cli import watch as watch_cli
+
+    watch_cli.register(app)
+
     from distillwatch.cli import simulate as simulate_cli
 
     simulate_cli.register(app)

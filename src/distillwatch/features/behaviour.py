@@ -44,7 +44,11 @@ def volume_and_rate(ex: ir.Table) -> ir.Table:
 
 def daily(ex: ir.Table) -> ir.Table:
     """Busiest day and the longest run of consecutive active days (gaps and islands)."""
-    per_day = ex.group_by(["account_id", "daynum"]).aggregate(n=ex.count())
+    return daily_from_counts(ex.group_by(["account_id", "daynum"]).aggregate(n=ex.count()))
+
+
+def daily_from_counts(per_day: ir.Table) -> ir.Table:
+    """``daily`` from exchange counts per (account_id, daynum) (one row per active day)."""
     w = ibis.window(group_by="account_id", order_by=per_day.daynum)
     islands = per_day.mutate(island=per_day.daynum - ibis.row_number().over(w))
     runs = islands.group_by(["account_id", "island"]).aggregate(length=islands.count(), peak=islands.n.max())
@@ -79,7 +83,12 @@ def model_pivot(ex: ir.Table) -> ir.Table:
 
 def hour_histograms(con, ex: ir.Table, account_ids: pa.Array) -> np.ndarray:
     """(accounts, 24) exchange counts by UTC hour, rows in ``account_ids`` order."""
-    counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count()).to_pyarrow()
+    return hour_histograms_from_counts(ex.group_by(["account_id", "hour"]).aggregate(n=ex.count()), account_ids)
+
+
+def hour_histograms_from_counts(counts_expr: ir.Table, account_ids: pa.Array) -> np.ndarray:
+    """``hour_histograms`` from exchange counts per (account_id, hour)."""
+    counts = counts_expr.to_pyarrow()
     index = {a: i for i, a in enumerate(account_ids.to_pylist())}
     # Index lookup over accounts (not exchanges); the scatter itself is numpy.
     rows = np.fromiter((index[a] for a in counts.column("account_id").to_pylist()), dtype=np.int64, count=counts.num_rows)

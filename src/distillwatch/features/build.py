@@ -88,21 +88,37 @@ def build_features(
     records = registration.account_facts(con, accounts, options.lists)
     records = con.create_table("dw_account_records", records, temp=True, overwrite=True)
 
-    per = behaviour.volume_and_rate(ex)
-    for part in (
+    parts = [
+        behaviour.volume_and_rate(ex),
         behaviour.daily(ex),
         behaviour.model_pivot(ex),
         infrastructure.infrastructure(ex),
         content.content(facts),
-        records,
-    ):
+    ]
+    hour_counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count())
+    population = population_profile(ex, facts)
+    return assemble_features(parts, records, hour_counts, population, ex=ex, facts=facts, bands=bands)
+
+
+def assemble_features(
+    parts: list[ir.Table],
+    records: ir.Table,
+    hour_counts: ir.Table,
+    population: dict,
+    ex: ir.Table,
+    facts: ir.Table,
+    bands: ir.Table,
+) -> Features:
+    """The ``Features`` from per-account tables (the first one names every account), whether they were
+    computed from the exchanges (batch scan) or merged from stored partial aggregates (incremental)."""
+    per = parts[0]
+    for part in [*parts[1:], records]:
         per = join_on_account(per, part)
     per = registration.registration(per).order_by("account_id")
     table = per.to_pyarrow()
 
-    hist = behaviour.hour_histograms(con, ex, table.column("account_id").combine_chunks())
+    hist = behaviour.hour_histograms_from_counts(hour_counts, table.column("account_id").combine_chunks())
     table = _derived(table, hist)
-    population = population_profile(ex, facts)
     population["capabilities_by_exchange"] = population["capabilities"]
     population["capabilities"] = account_weighted_mix(table)
     return Features(
@@ -162,6 +178,15 @@ def _derived(table: pa.Table, hist: np.ndarray) -> pa.Table:
 def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
     """The population's baseline: volume, capability mix, CoT share, daily volume, models."""
     totals = ex.aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique(), first=ex.ts.min(), last=ex.ts.max())
+    day = ex.ts.date()
+    daily = ex.group_by(day.name("day")).aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique())
+    models = ex.filter(ex.model.notnull()).group_by("model").aggregate(first_seen=_.ts.min(), exchanges=_.count())
+    return population_from(totals, daily, models, facts)
+
+
+def population_from(totals: ir.Table, daily_expr: ir.Table, models_expr: ir.Table, facts: ir.Table) -> dict:
+    """``population_profile`` from its parts: totals (exchanges, accounts, first, last), per-day
+    (day, exchanges, accounts), per-model (model, first_seen, exchanges) and the sampled facts."""
     t = totals.to_pyarrow().to_pylist()[0]
     caps = facts.filter(facts.capability.notnull()).group_by("capability").aggregate(n=_.count()).to_pyarrow()
     total_caps = sum(caps.column("n").to_pylist()) or 1
@@ -169,15 +194,8 @@ def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
     for c, k in zip(caps.column("capability").to_pylist(), caps.column("n").to_pylist(), strict=True):
         mix[c] = k / total_caps
     cot = facts.aggregate(c=facts.cot.cast("float64").mean()).to_pyarrow().column("c")[0].as_py()
-    day = ex.ts.date()
-    daily = (
-        ex.group_by(day.name("day")).aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique())
-        .order_by("day")
-        .to_pyarrow()
-    )
-    models = ex.filter(ex.model.notnull()).group_by("model").aggregate(
-        first_seen=_.ts.min(), exchanges=_.count()
-    ).order_by("first_seen").to_pyarrow()
+    daily = daily_expr.order_by("day").to_pyarrow()
+    models = models_expr.order_by("first_seen").to_pyarrow()
     return {
         "exchanges": int(t["exchanges"]),
         "accounts": int(t["accounts"]),
@@ -198,5 +216,3 @@ def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
             )
         ],
     }
-
-

@@ -55,7 +55,14 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
         pf_t, sf_t, bt = text_tables(con, keyed, num_perm, bands)
     else:
         pf_t, sf_t, bt = _local_text_tables(con, keyed, num_perm, bands)
+    return join_text_facts(keyed, pf_t, sf_t, bt)
 
+
+def join_text_facts(keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """(facts, bands) of sampled exchanges keyed by ``prompt_key``/``system_key``, from per-text fact tables.
+
+    Shared by the batch scan and the incremental path (which keeps the fact tables in the store).
+    """
     j = keyed.left_join(pf_t, keyed.prompt_key == pf_t.prompt_key).left_join(
         sf_t, keyed.system_key == sf_t.system_key
     )
@@ -76,11 +83,24 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
 
 def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple[ir.Table, ir.Table, ir.Table]:
     """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process."""
+    pf, sf, bands_pa = text_fact_arrays(keyed, num_perm, bands)
+    pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+    sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
+    bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+    return pf_t, sf_t, bt
+
+
+def text_fact_arrays(keyed: ir.Table, num_perm: int, bands: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Per-text facts of the distinct prompts and system prompts of ``keyed``, as Arrow tables.
+
+    (prompt_key, capability, cot, template_hash), (system_key, system_cot) and
+    (prompt_key, band).  Facts are per text, so computing them for a subset of
+    texts gives the same values as for all of them.
+    """
     prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
     prompts_pa = prompts.order_by("prompt_key").to_pyarrow()
     pf = enrichment.prompt_facts(prompts_pa.column("prompt").combine_chunks())
     pf = pf.drop_columns(["prompt"]).append_column("prompt_key", prompts_pa.column("prompt_key"))
-    pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
 
     systems = keyed.filter(keyed.system.notnull()).select("system_key", "system").distinct(on="system_key")
     systems_pa = systems.order_by("system_key").to_pyarrow()
@@ -90,13 +110,11 @@ def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple
             "system_cot": enrichment.system_cot(systems_pa.column("system").combine_chunks()),
         }
     )
-    sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
 
     rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
     pk = prompts_pa.column("prompt_key").to_numpy()
-    bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=np.int64), "band": band})
-    bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
-    return pf_t, sf_t, bt
+    bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=pk.dtype), "band": band})
+    return pf, sf, bands_pa
 
 
 def content(facts: ir.Table) -> ir.Table:

@@ -23,7 +23,23 @@ def _params(**overrides: Any) -> dict[str, Any]:
     return {**DEFAULT_PAIR_PARAMS, **overrides}
 
 
+def _state(ctx: SignalContext) -> Any:
+    """The incremental path's stored state (``incremental.merge.StateTables``), when the scan is an increment.
+
+    An increment's ``ctx.ex`` is the retained history; the keys are read from the stored distinct
+    (account, value) and (account, hour) rows instead, so key extraction never rescans history.
+    """
+    return ctx.extra.get("incremental_state")
+
+
+# Column of the exchanges -> value kind in the incremental state (incremental.partials.VALUE_KINDS).
+_STATE_KIND = {"ip": "ip", "prefix": "prefix", "user_agent": "user_agent"}
+
+
 def _ex_keys(ctx: SignalContext, column: str) -> ir.Table | None:
+    state = _state(ctx)
+    if state is not None:
+        return state.value_keys(_STATE_KIND[column])
     if ctx.ex is None:
         return None
     ex = ctx.ex
@@ -210,12 +226,15 @@ class SynchronisedActivity(PairSignal):
     )
 
     def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
-        if ctx.ex is None or ctx.con is None:
+        if (ctx.ex is None and _state(ctx) is None) or ctx.con is None:
             return None
         from distillwatch.link.minhash import set_band_keys
 
-        ex = ctx.ex
-        hours = ex.select("account_id", token=(ex.sec / 3600.0).floor().cast("int64")).distinct()
+        if _state(ctx) is not None:
+            hours = _state(ctx).active_hours()
+        else:
+            ex = ctx.ex
+            hours = ex.select("account_id", token=(ex.sec / 3600.0).floor().cast("int64")).distinct()
         counts = hours.group_by("account_id").aggregate(n=hours.count())
         hours = hours.join(counts.filter(counts.n >= params["min_hours"]), "account_id").select("account_id", "token")
         return set_band_keys(ctx.con, hours, "dw_sync_bands", params["num_perm"], params["rows"])
@@ -245,17 +264,14 @@ class SynchronisedPivot(PairSignal):
     )
 
     def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
-        if ctx.ex is None:
+        uses = _model_uses(ctx)
+        if uses is None:
             return None
-        ex = ctx.ex.filter(ctx.ex.model.notnull())
-        start = ex.sec.min().as_scalar()
-        firsts = ex.group_by("model").aggregate(model_first=ex.sec.min())
+        start = uses.first_use.min().as_scalar()
+        firsts = uses.group_by("model").aggregate(model_first=uses.first_use.min())
         # "New" as in features.behaviour.model_pivot: first seen more than a day after the data begins.
         new = firsts.filter(firsts.model_first > start + 86400.0)
-        joined = ex.select("account_id", "model", "sec").join(new, "model")
-        uses = joined.group_by(["account_id", "model"]).aggregate(
-            first_use=joined.sec.min(), n=joined.count(), model_first=joined.model_first.min()
-        )
+        uses = uses.join(new, "model")
         hours = (uses.first_use - uses.model_first) / 3600.0
         early = uses.mutate(lag=hours / params["bucket_hours"]).filter(
             (uses.n >= params["min_exchanges"]) & (hours <= params["max_lag_hours"])
@@ -266,3 +282,14 @@ class SynchronisedPivot(PairSignal):
             for tag, shift in (("a", 0.0), ("b", 0.5))
         ]
         return keys[0].union(keys[1], distinct=True)
+
+
+def _model_uses(ctx: SignalContext) -> ir.Table | None:
+    """Per (account_id, model): first use (epoch seconds) and exchanges ``n``, models named only."""
+    state = _state(ctx)
+    if state is not None:
+        return state.model_uses()
+    if ctx.ex is None:
+        return None
+    ex = ctx.ex.filter(ctx.ex.model.notnull())
+    return ex.group_by(["account_id", "model"]).aggregate(first_use=ex.sec.min(), n=ex.count())
