@@ -28,6 +28,9 @@ class TableSpec:
     def names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    def field(self, name: str) -> contract.Field:
+        return next(f for f in self.fields if f.name == name)
+
     @property
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]

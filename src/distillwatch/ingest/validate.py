@@ -1,14 +1,19 @@
 """Vectorised validation and normalisation of raw batches against the contract.
 
 Work per batch:
-1. pyarrow: UTF-8 checks, column-wide type checks, NUL stripping, truncation to
-   ``max_text_chars``, and canonical IP addresses (validated per *distinct*
-   address, then joined back: logs hold far fewer addresses than rows).
-2. DuckDB: one SQL pass over the Arrow batch that parses timestamps, coerces
-   integers and evaluates every check; the first failing check of a row names
-   its quarantine reason and field.
+1. pyarrow: UTF-8 checks, column-wide type checks, NUL stripping and truncation
+   to ``max_text_chars``.
+2. Every check as a vectorised mask over the batch: required fields, timestamp
+   range, integer range, canonical IP addresses (validated per *distinct*
+   address, then joined back: logs hold far fewer addresses than rows), country
+   codes.  Timestamps and integers that arrive as text (CSV, JSON strings) are
+   parsed by one DuckDB query over just those columns; typed columns (Parquet,
+   JSON numbers) never leave Arrow.  The first failing check of a row, in
+   contract order with required fields first, names its quarantine reason and
+   field.
 
-Only quarantined rows (expected to be few) are ever touched one by one.
+A batch whose rows all pass is handed on without copying a column.  Only
+quarantined rows (expected to be few) are ever touched one by one.
 """
 
 from __future__ import annotations
@@ -22,18 +27,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from distillwatch.contract import TS
 from distillwatch.ingest import errors as E
 from distillwatch.ingest.options import IngestOptions
 from distillwatch.ingest.readers import Reject, raw_json
 from distillwatch.ingest.spec import ROW, TableSpec
 
-POS = "__pos"
-CHECK = "__check"
 IP_CACHE_LIMIT = 2_000_000
-
-
-def _canon_prefix(name: str) -> str:
-    return f"__canon_{name}"
+# An IPv4 address in its canonical form (no leading zeros, each octet <= 255) needs no parsing.
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+CANONICAL_IPV4 = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
 
 
 def canonical_ip(value: str | None) -> str | None:
@@ -73,11 +76,14 @@ class Validated:
     rejects: list[Reject]
     truncated: Counter[str] = field(default_factory=Counter)
     nul_stripped: Counter[str] = field(default_factory=Counter)
+    # Every row accepted with every value as it came in (types aside): the batch's
+    # source rows are already the staged rows, so a file of such batches need not be rewritten.
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
 class _Check:
-    sql: str
+    mask: np.ndarray  # rows that fail this check
     reason: str
     field: str
     detail: str
@@ -93,6 +99,8 @@ class Validator:
         # Naive timestamps are read as UTC: the session zone decides how DuckDB casts them.
         self.con.execute("SET TimeZone = 'UTC'")
         self._ip_cache: dict[str, str | None] = {}
+        self._min_ts = pa.scalar(options.min_ts, TS)
+        self._max_ts = pa.scalar(options.max_ts, TS)
 
     def close(self) -> None:
         self.con.close()
@@ -117,20 +125,29 @@ class Validator:
                     bad[i] = True
         return bad
 
-    def _canon_ips(self, col: pa.ChunkedArray) -> pa.Array:
+    def _canon_ips(self, col: pa.ChunkedArray) -> pa.ChunkedArray:
+        """Canonical addresses (null where invalid), parsed once per distinct value.
+
+        Canonical IPv4 text, the usual case, is recognised by one vectorised regex;
+        only the other distinct values (IPv6, odd spellings) go through ``ipaddress``.
+        """
         uniq = pc.unique(col)
+        canonical = _mask(pc.match_substring_regex(uniq, CANONICAL_IPV4))
+        if canonical.all():
+            return col  # nothing to rewrite
         cache = self._ip_cache
         if len(cache) > IP_CACHE_LIMIT:
             cache.clear()
-        canon = []
-        for v in uniq.to_pylist():
+        canon = uniq.to_pylist()
+        for i in np.flatnonzero(~canonical):
+            v = canon[i]
             if v not in cache:
                 cache[v] = canonical_ip(v)
-            canon.append(cache[v])
+            canon[i] = cache[v]
         return pc.take(pa.array(canon, pa.string()), pc.index_in(col, value_set=uniq))
 
     def _prepare(self, table: pa.Table) -> tuple[pa.Table, pa.Table, list[Reject], Counter, Counter]:
-        """(cleaned table for SQL, the matching raw rows, rejects, truncated, nul_stripped)."""
+        """(cleaned contract columns, the matching raw rows, rejects, truncated, nul_stripped)."""
         table = _plain_types(table)
         n = table.num_rows
         spec, limit = self.spec, self.options.max_text_chars
@@ -210,179 +227,192 @@ class Validator:
                     truncated[f.name] += k
                     col = pc.if_else(over, pc.utf8_slice_codeunits(col, 0, limit), col)
             clean[f.name] = col
-        for name in spec.ip_fields:
-            if name in clean:
-                clean[_canon_prefix(name)] = self._canon_ips(clean[name])
-        m = raw_table.num_rows
-        clean[ROW] = raw_table[ROW]
-        clean[POS] = pa.chunked_array([pa.array(np.arange(m, dtype=np.int64))])
+        if not clean:
+            clean[ROW] = raw_table[ROW]  # keeps the row count when no contract column is present
         return pa.table(clean), raw_table, rejects, truncated, nul
 
-    # -- step 2: one SQL pass -----------------------------------------------------------
+    # -- step 2: checks, in Arrow; DuckDB only parses text timestamps and integers ----------
 
-    def _sql(self, table: pa.Table) -> tuple[str, list[_Check], list[str]]:
-        """(query, its checks by index, string columns that bypass SQL untouched)."""
-        passthrough: list[str] = []
-        checks_required: list[_Check] = []
-        checks: list[_Check] = []
+    def _parse_text(self, table: pa.Table, names: list[str]) -> pa.Table:
+        """DuckDB parses the text timestamp and integer columns (CSV, JSON text) in one pass.
+
+        Returns, per name, the parsed value and for integers two flags:
+        ``<name>__notint`` (not an integer's spelling) and ``<name>__range``
+        (negative or beyond 64 bits).  Typed columns never come here.
+        """
         exprs: list[str] = []
-        names = set(table.column_names)
-        for f in self.spec.fields:
-            q = f'"{f.name}"'  # identifiers come from contract.py, never from input
-            if f.name not in names:
-                duck = (
-                    "TIMESTAMPTZ"
-                    if pa.types.is_timestamp(f.type)
-                    else ("BIGINT" if pa.types.is_integer(f.type) else "VARCHAR")
-                )
-                exprs.append(f"CAST(NULL AS {duck}) AS {q}")
-                if f.required:
-                    checks_required.append(_Check("TRUE", E.MISSING_REQUIRED, f.name, f"no {f.name} field"))
-                continue
-            t = table.schema.field(f.name).type
-            text = _is_text(t)
-            blank = f"({q} IS NULL OR trim({q}) = '')" if text else f"({q} IS NULL)"
-            if f.required:
-                checks_required.append(
-                    _Check(blank, E.MISSING_REQUIRED, f.name, f"{f.name} is missing or blank")
-                )
+        for name in names:
+            f = self.spec.field(name)
+            q = f'"{name}"'  # identifiers come from contract.py, never from input
             if pa.types.is_timestamp(f.type):
-                value = f"TRY_CAST(trim({q}) AS TIMESTAMPTZ)" if text else f"CAST({q} AS TIMESTAMPTZ)"
-                if text:
-                    checks.append(
-                        _Check(
-                            f"(NOT {blank} AND {value} IS NULL)",
-                            E.BAD_TIMESTAMP,
-                            f.name,
-                            f"{f.name} is not an ISO 8601 timestamp",
-                        )
+                exprs.append(f"TRY_CAST(trim({q}) AS TIMESTAMPTZ) AS {q}")
+                continue
+            trimmed = f"trim({q})"
+            value = f"TRY_CAST(regexp_extract({trimmed}, '^[+-]?[0-9]+') AS BIGINT)"
+            exprs.append(f"CASE WHEN {trimmed} = '' THEN NULL ELSE {value} END AS {q}")
+            exprs.append(f"NOT regexp_full_match({trimmed}, '[+-]?[0-9]+(\\.0*)?') AS \"{name}__notint\"")
+            exprs.append(f'({value} IS NULL OR {value} < 0) AS "{name}__range"')
+        self.con.register("batch", table.select(names))
+        try:
+            return self.con.sql(f"SELECT {', '.join(exprs)} FROM batch").to_arrow_table()  # noqa: S608
+        finally:
+            self.con.unregister("batch")
+
+    def _checks(self, clean: pa.Table) -> tuple[list[_Check], dict[str, pa.ChunkedArray | pa.Array]]:
+        """(ordered checks, normalised columns).  A row's first failing check names its reason:
+        required fields first, then each field's format, in contract order."""
+        n = clean.num_rows
+        names = set(clean.column_names)
+        spec = self.spec
+        text_parse = [
+            f.name
+            for f in spec.fields
+            if f.name in names
+            and (pa.types.is_timestamp(f.type) or pa.types.is_integer(f.type))
+            and _is_text(clean.schema.field(f.name).type)
+        ]
+        parsed = self._parse_text(clean, text_parse) if text_parse else None
+        required: list[_Check] = []
+        checks: list[_Check] = []
+        values: dict[str, pa.ChunkedArray | pa.Array] = {}
+        for f in spec.fields:
+            if f.name not in names:
+                values[f.name] = pa.nulls(n, f.type)
+                if f.required:
+                    required.append(
+                        _Check(np.ones(n, dtype=bool), E.MISSING_REQUIRED, f.name, f"no {f.name} field")
                     )
+                continue
+            col = clean[f.name]
+            text = _is_text(col.type)
+            checked = f.required or f.name in spec.ip_fields or f.name in spec.country_fields
+            if not checked and not pa.types.is_timestamp(f.type) and not pa.types.is_integer(f.type):
+                values[f.name] = col  # free text and ids: already bounded and cleaned in step 1
+                continue
+            blank = _blank(col) if text else _mask(pc.is_null(col))
+            if f.required:
+                required.append(_Check(blank, E.MISSING_REQUIRED, f.name, f"{f.name} is missing or blank"))
+            present = ~blank
+            if pa.types.is_timestamp(f.type):
+                if text:
+                    value = parsed[f.name]
+                    bad = present & _mask(pc.is_null(value))
+                    checks.append(
+                        _Check(bad, E.BAD_TIMESTAMP, f.name, f"{f.name} is not an ISO 8601 timestamp")
+                    )
+                else:
+                    # Naive timestamps are read as UTC; a zone only labels an instant, which Arrow keeps.
+                    value = pc.cast(col, TS, safe=False)
+                outside = pc.or_(pc.less(value, self._min_ts), pc.greater(value, self._max_ts))
                 checks.append(
                     _Check(
-                        f"({value} < $min_ts OR {value} > $max_ts)",
+                        _mask(outside),
                         E.TIMESTAMP_OUT_OF_RANGE,
                         f.name,
                         f"{f.name} is outside min_ts..max_ts",
                     )
                 )
-                exprs.append(f"{value} AS {q}")
+                values[f.name] = value
             elif pa.types.is_integer(f.type):
                 if text:
-                    trimmed = f"trim({q})"
-                    value = f"TRY_CAST(regexp_extract({trimmed}, '^[+-]?[0-9]+') AS BIGINT)"
-                    looks_int = f"regexp_full_match({trimmed}, '[+-]?[0-9]+(\\.0*)?')"
+                    not_int = present & _mask(parsed[f"{f.name}__notint"])
+                    out = present & _mask(parsed[f"{f.name}__range"])
+                    checks.append(_Check(not_int, E.WRONG_TYPE, f.name, f"{f.name} is not an integer"))
+                    checks.append(_Check(out, E.OUT_OF_RANGE, f.name, f"{f.name} is negative or too large"))
+                    values[f.name] = parsed[f.name]
+                elif pa.types.is_floating(col.type):
+                    whole = pc.and_(pc.is_finite(col), pc.equal(col, pc.floor(col)))
+                    fits = pc.and_(pc.greater_equal(col, 0.0), pc.less(col, 9.2e18))
                     checks.append(
                         _Check(
-                            f"(NOT {blank} AND NOT {looks_int})",
-                            E.WRONG_TYPE,
-                            f.name,
-                            f"{f.name} is not an integer",
+                            present & ~_mask(whole), E.WRONG_TYPE, f.name, f"{f.name} is not a whole number"
                         )
                     )
                     checks.append(
                         _Check(
-                            f"(NOT {blank} AND ({value} IS NULL OR {value} < 0))",
+                            present & ~_mask(fits),
                             E.OUT_OF_RANGE,
                             f.name,
                             f"{f.name} is negative or too large",
                         )
                     )
-                    exprs.append(f"CASE WHEN {blank} THEN NULL ELSE {value} END AS {q}")
-                elif pa.types.is_floating(t):
-                    checks.append(
-                        _Check(
-                            f"(NOT {blank} AND (NOT isfinite({q}) OR {q} <> floor({q})))",
-                            E.WRONG_TYPE,
-                            f.name,
-                            f"{f.name} is not a whole number",
-                        )
-                    )
-                    checks.append(
-                        _Check(
-                            f"(NOT {blank} AND ({q} < 0 OR {q} >= 9.2e18))",
-                            E.OUT_OF_RANGE,
-                            f.name,
-                            f"{f.name} is negative or too large",
-                        )
-                    )
-                    exprs.append(
-                        f"CASE WHEN isfinite({q}) AND {q} = floor({q}) AND {q} >= 0 AND {q} < 9.2e18 THEN CAST({q} AS BIGINT) END AS {q}"
-                    )
+                    usable = pc.and_(whole, fits)
+                    values[f.name] = pc.cast(pc.if_else(usable, col, None), pa.int64(), safe=False)
                 else:
-                    checks.append(_Check(f"({q} < 0)", E.OUT_OF_RANGE, f.name, f"{f.name} is negative"))
-                    exprs.append(f"CAST({q} AS BIGINT) AS {q}")
-            elif f.name in self.spec.ip_fields:
-                canon = f'"{_canon_prefix(f.name)}"'
+                    negative = _mask(pc.less(col, 0))
+                    checks.append(_Check(negative, E.OUT_OF_RANGE, f.name, f"{f.name} is negative"))
+                    values[f.name] = pc.cast(col, pa.int64())
+            elif f.name in spec.ip_fields:
+                canon = self._canon_ips(col)
+                bad = present & _mask(pc.is_null(canon))
+                checks.append(_Check(bad, E.BAD_IP, f.name, f"{f.name} is not an IPv4 or IPv6 address"))
+                values[f.name] = canon
+            elif f.name in spec.country_fields:
+                norm = pc.utf8_upper(pc.utf8_trim(col, " "))
+                empty = pc.equal(norm, "")
+                bad = pc.and_(pc.invert(empty), pc.invert(pc.match_substring_regex(norm, "^[A-Z]{2}$")))
                 checks.append(
-                    _Check(
-                        f"(NOT {blank} AND {canon} IS NULL)",
-                        E.BAD_IP,
-                        f.name,
-                        f"{f.name} is not an IPv4 or IPv6 address",
-                    )
+                    _Check(_mask(bad), E.BAD_VALUE, f.name, f"{f.name} is not an ISO 3166 alpha-2 code")
                 )
-                exprs.append(f"{canon} AS {q}")
-            elif f.name in self.spec.country_fields:
-                norm = f"upper(trim({q}))"
-                checks.append(
-                    _Check(
-                        f"({norm} <> '' AND NOT regexp_full_match({norm}, '[A-Z]{{2}}'))",
-                        E.BAD_VALUE,
-                        f.name,
-                        f"{f.name} is not an ISO 3166 alpha-2 code",
-                    )
-                )
-                exprs.append(f"NULLIF({norm}, '') AS {q}")
-            elif f.required:
-                exprs.append(f"{q}")
+                values[f.name] = pc.if_else(empty, pa.scalar(None, pa.string()), norm)
             else:
-                # Free text needs no SQL; keeping it out of DuckDB saves copying prompts twice.
-                passthrough.append(f.name)
-        all_checks = checks_required + checks
-        case = " ".join(f"WHEN {c.sql} THEN {i}" for i, c in enumerate(all_checks))
-        check_expr = f"CASE {case} END" if all_checks else "NULL"
-        sql = f'SELECT {check_expr} AS {CHECK}, {", ".join(exprs)}, "{POS}" FROM batch'  # noqa: S608 - identifiers only
-        return sql, all_checks, passthrough
+                values[f.name] = col  # a required id: present is all it must be
+        return required + checks, values
 
     def validate(self, table: pa.Table) -> Validated:
         clean, raw_table, rejects, truncated, nul = self._prepare(table)
-        sql, checks, passthrough = self._sql(clean)
-        self.con.register("batch", clean.drop_columns(passthrough))
-        try:
-            result = self.con.sql(
-                sql, params={"min_ts": self.options.min_ts, "max_ts": self.options.max_ts}
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("batch")
-        ok = pc.is_null(result[CHECK])
-        failed = pc.invert(ok)
-        if pc.any(failed).as_py():
-            bad = result.filter(failed)
-            positions = bad[POS].to_pylist()
-            raws = raw_table.take(pa.array(positions))
-            row_numbers = raws[ROW].to_pylist()
-            for j, (check, pos) in enumerate(zip(bad[CHECK].to_pylist(), positions, strict=True)):
-                c = checks[check]
-                raw = raw_json(_row_dict(raw_table, pos), self.options.raw_max_chars)
-                rejects.append(Reject(int(row_numbers[j]), c.field, c.reason, c.detail, raw))
-            result = result.filter(ok)
-        positions = result[POS]
-        # Usually every row passes and DuckDB kept the order: then free text needs no copy.
-        identity = result.num_rows == clean.num_rows and positions.equals(clean[POS])
+        checks, values = self._checks(clean)
+        first = np.full(clean.num_rows, -1, dtype=np.int16)
+        for i, c in enumerate(checks):
+            hit = c.mask & (first < 0)
+            if hit.any():
+                first[hit] = i
+        failed = np.flatnonzero(first >= 0)
+        if len(failed):
+            row_numbers = raw_table[ROW].to_numpy()
+            for pos in failed:
+                c = checks[first[pos]]
+                raw = raw_json(_row_dict(raw_table, int(pos)), self.options.raw_max_chars)
+                rejects.append(Reject(int(row_numbers[pos]), c.field, c.reason, c.detail, raw))
+            keep = pa.array(first < 0)
+            columns = [pc.filter(values[name], keep) for name in self.spec.names]
+            rows = pc.filter(raw_table[ROW], keep)
+            unchanged = False
+        else:  # the usual case: every row passes and no column is copied
+            columns = [values[name] for name in self.spec.names]
+            rows = raw_table[ROW]
+            unchanged = (
+                not rejects
+                and not truncated
+                and not nul
+                and all(_same(values[n], clean[n]) for n in clean.column_names if n in values)
+            )
+        accepted = pa.table(columns, names=self.spec.names).cast(self.spec.schema)
+        rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
+        return Validated(accepted, rows, rejects, truncated, nul, unchanged)
 
-        def text(name: str) -> pa.ChunkedArray:
-            return clean[name] if identity else pc.take(clean[name], positions)
 
-        accepted = pa.table(
-            [result[n] if n not in passthrough else text(n) for n in self.spec.names],
-            names=self.spec.names,
-        ).cast(self.spec.schema)
-        rows = (
-            pc.take(raw_table[ROW], positions).combine_chunks()
-            if result.num_rows
-            else pa.array([], pa.int64())
-        )
-        return Validated(accepted, rows, rejects, truncated, nul)
+def _same(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> bool:
+    if a is b:
+        return True
+    a = a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])
+    b = b if isinstance(b, pa.ChunkedArray) else pa.chunked_array([b])
+    return a.type == b.type and a.equals(b)
+
+
+def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow result as a numpy mask, null counting as False."""
+    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
+
+
+def _blank(col: pa.ChunkedArray) -> np.ndarray:
+    """Null, empty or only spaces.  Only values starting with a space are trimmed: a
+    regex or trim over the whole column costs more than every other check together."""
+    blank = _mask(pc.or_kleene(pc.is_null(col), pc.equal(pc.binary_length(col), 0)))
+    spaced = np.flatnonzero(_mask(pc.starts_with(col, " ")))
+    if len(spaced):
+        blank[spaced] |= _mask(pc.equal(pc.utf8_trim(pc.take(col, spaced), " "), ""))
+    return blank
 
 
 def _plain_types(table: pa.Table) -> pa.Table:
