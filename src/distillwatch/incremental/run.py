@@ -171,7 +171,7 @@ def run_increment(
         con = ibis.duckdb.from_connection(store)
         with stages.stage("ingest"):
             counts, retained, min_ts, max_ts = _ingest_partition(
-                store, con, part_id, exchanges, accounts, since, until, parts_dir, lists
+                store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out
             )
         with stages.stage("partials"):
             _store_partials(store, con, part_id, cfg.sample_per_account)
@@ -210,7 +210,7 @@ def run_increment(
         store.close()
 
 
-def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, parts_dir, lists):
+def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out):
     """Validate the input, keep the slice, skip stored request ids, add address facts, retain the rows."""
     from distillwatch.ingest import ingest
 
@@ -239,7 +239,9 @@ def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, pa
     span = _sql(store, "SELECT min(ts), max(ts) FROM dw_part_fresh")[0]
     quarantine = work / "quarantine.parquet"
     if quarantine.exists():
+        # The results directory's contract has the quarantine; the store's folder keeps every partition's.
         shutil.copyfile(quarantine, parts_dir / f"quarantine-{part_id:06d}.parquet")
+        shutil.copyfile(quarantine, out / "quarantine.parquet")
     shutil.rmtree(work, ignore_errors=True)
     counts = {
         "exchanges": {
