@@ -107,3 +107,11 @@ def test_watch_processes_each_file_once(small_demo, tmp_path) -> None:
         assert store.execute("SELECT count(*) FROM inc_partitions").fetchone()[0] == 3
         total = store.execute("SELECT sum(n) FROM inc_account_part").fetchone()[0]
     assert total == sum(pq.read_metadata(d).num_rows for d in days[:3])
+
+
+def test_an_empty_first_slice_stores_nothing_and_scores_nobody(small_demo, tmp_path) -> None:
+    _root, data = small_demo
+    res = run_increment(data / "exchanges.parquet", tmp_path / "s.duckdb", tmp_path / "o", since=_day(1), until=_day(2))
+    c = res.counts["exchanges"]
+    assert c["accepted"] == 0 and c["outside_slice"] == c["read"] - c["quarantined"]
+    assert res.run_id is None and res.verdicts == {}

@@ -80,4 +80,7 @@ def print_increment(console: Console, result: IncrementResult) -> None:
     table.add_row("campaigns", f"{result.campaigns:,}")
     table.add_row("seconds", f"{sum(result.timings.values()):.1f}")
     console.print(table)
+    if result.run_id is None:
+        console.print("no exchanges stored yet: nothing scored")
+        return
     console.print(f"results in {escape(str(result.out))}")

@@ -186,7 +186,9 @@ def run_increment(
                 json.dumps(counts, default=str), str(retained), datetime.now(UTC),
             ],
         )  # fmt: skip
-        if not detect:
+        # Nothing stored yet (an empty first partition): there are no accounts to score.
+        nothing = _sql(store, "SELECT count(*) FROM inc_account_part")[0][0] == 0
+        if not detect or nothing:
             return IncrementResult(part_id, None, out, counts, {}, 0, stages.timings)
         result = _detect(
             store,
