@@ -56,6 +56,7 @@ ROWMAP_SCHEMA = pa.schema(
 # which later stages then read faster.
 STAGED_PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 STAGED_ROW_GROUP_ROWS = 262_144
+STAGED_ROW_GROUP_BYTES = 64 << 20  # ...or fewer rows when they carry long texts: bounds memory
 DEDUP_MEMORY = "4GB"  # DuckDB spills beyond this (keeps ingest's peak well under 8 GB)
 
 
@@ -241,15 +242,18 @@ class _StagedWriter:
     Parquet encoding and compression release the GIL, so writing one row group
     overlaps with reading and validating the next batch (the two halves of the
     work on a two-core machine).  Batches are gathered into row groups of about
-    ``STAGED_ROW_GROUP_ROWS`` rows: readers downstream scan fewer, larger groups.
+    ``STAGED_ROW_GROUP_ROWS`` rows or ``STAGED_ROW_GROUP_BYTES``, whichever comes
+    first: readers downstream scan fewer, larger groups, and at most three groups
+    (gathering, queued, being written) are held in memory.
     """
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
         self._schema = schema
-        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=1)
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._thread.start()
@@ -269,13 +273,14 @@ class _StagedWriter:
             raise self._error
         self._pending.append(table)
         self._pending_rows += table.num_rows
-        if self._pending_rows >= STAGED_ROW_GROUP_ROWS:
+        self._pending_bytes += table.nbytes
+        if self._pending_rows >= STAGED_ROW_GROUP_ROWS or self._pending_bytes >= STAGED_ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
             self._queue.put(pa.concat_tables(self._pending))
-            self._pending, self._pending_rows = [], 0
+            self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def close(self) -> None:
         try:
@@ -493,15 +498,20 @@ def _drop_duplicates(
                     raw_json(record, options.raw_max_chars),
                 ),
             )
-        reader = con.sql(
-            f"SELECT {', '.join(chr(34) + n + chr(34) for n in spec.names)} "  # noqa: S608 - contract names
-            "FROM read_parquet($path, file_row_number = true) "
-            "WHERE file_row_number NOT IN (SELECT pos FROM dup_pos)",  # insertion order is preserved
-            params={"path": str(staged)},
-        ).to_arrow_reader(options.batch_rows)
+        # The rows kept, streamed in file order (a streamed DuckDB query over a file of
+        # several row groups may reorder them, and sorting would cost more than this).
+        drop = np.array([d[0] for d in details], dtype=np.int64)  # ascending
+        offset = 0
         with pq.ParquetWriter(out_path, spec.schema, **STAGED_PARQUET) as writer:
-            for batch in reader:
-                writer.write_table(pa.Table.from_batches([batch]).cast(spec.schema))
+            for batch in pq.ParquetFile(staged).iter_batches(
+                batch_size=options.batch_rows, columns=spec.names
+            ):
+                n = batch.num_rows
+                lo, hi = np.searchsorted(drop, [offset, offset + n])
+                keep = np.ones(n, dtype=bool)
+                keep[drop[lo:hi] - offset] = False
+                offset += n
+                writer.write_table(pa.Table.from_batches([batch.filter(pa.array(keep))]).cast(spec.schema))
         return len(details)
     finally:
         con.close()
