@@ -17,7 +17,7 @@ import shutil
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from distillwatch.ingest import runs
 from distillwatch.ingest.options import IngestOptions
-from distillwatch.ingest.readers import Reject, iter_source, raw_json
+from distillwatch.ingest.readers import RawBatch, Reject, iter_source, raw_json
 from distillwatch.ingest.sources import Source, resolve, sniff_adapter
 from distillwatch.ingest.spec import ACCOUNTS, EXCHANGES, TableSpec
 from distillwatch.ingest.validate import Validator
@@ -293,6 +293,52 @@ class _StagedWriter:
             raise self._error
 
 
+_DONE = object()
+
+
+def _prefetch(batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
+    """Read the next batch on a background thread while this one is validated.
+
+    Parquet decoding and JSON parsing release the GIL, so on two cores reading and
+    validating overlap.  One batch is read ahead (memory: one more batch).  An
+    error in the reader is raised here, in the caller's thread.
+    """
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: Any = _DONE
+        except BaseException as e:  # handed to the consumer
+            item = e
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _segments(index: int, staged_start: int, rows: pa.Array) -> pa.Table:
     """Runs of consecutive source rows in one accepted batch, as rowmap segments.
 
@@ -337,7 +383,7 @@ def _ingest_table(
         for index, source in enumerate(sources):
             adapter = options.adapter if options.adapter != "auto" else sniff_adapter(source)
             read_before = counts.read
-            for batch in iter_source(source, spec, options, adapter):
+            for batch in _prefetch(iter_source(source, spec, options, adapter)):
                 counts.read += batch.read
                 counts.ignored_spans += batch.ignored
                 for r in batch.rejects:
