@@ -126,14 +126,21 @@ def profile_summary(raw: Path, top: int = 20) -> list[tuple[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", type=float, default=1.0, help="reported-campaign scale (1.0 = 28.8M campaign + 61M benign)")
+    ap.add_argument(
+        "--scale", type=float, default=1.0, help="reported-campaign scale (1.0 = 28.8M campaign + 61M benign)"
+    )
     ap.add_argument("--out", type=Path, default=Path("/tmp/dw-scale"), help="working directory")
     ap.add_argument("--skip-generate", action="store_true", help="reuse OUT/data from an earlier run")
+    ap.add_argument(
+        "--generate-only", action="store_true", help="write OUT/data and stop (start it early: ~20 min at 1x)"
+    )
     ap.add_argument("--evasion", default="none", choices=("none", "moderate", "strong"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"))
     ap.add_argument("--spark-master", default=None, help="with --engine spark (default local[*])")
-    ap.add_argument("--profile", action="store_true", help="run the scan under py-spy (needs py-spy installed)")
+    ap.add_argument(
+        "--profile", action="store_true", help="run the scan under py-spy (needs py-spy installed)"
+    )
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -149,12 +156,30 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(
             run_child(
                 "simulate",
-                [dw, "simulate", "--preset", "reported-campaign", "--scale", str(args.scale), "--seed", str(args.seed),
-                 "--evasion", args.evasion, "--out", str(data)],
+                [
+                    dw,
+                    "simulate",
+                    "--preset",
+                    "reported-campaign",
+                    "--scale",
+                    str(args.scale),
+                    "--seed",
+                    str(args.seed),
+                    "--evasion",
+                    args.evasion,
+                    "--out",
+                    str(data),
+                ],
                 out / "simulate.log",
             )
         )
     exchanges = data / "exchanges.parquet"
+    if args.generate_only:
+        for st in steps:
+            print(
+                f"{st.name}: {st.seconds:.1f} s wall, {st.cpu_seconds:.1f} CPU s, peak RSS {st.peak_rss_gb:.2f} GB"
+            )
+        return 0
     if not exchanges.exists():
         raise SystemExit(f"{exchanges}: not found (run without --skip-generate first)")
     rows = pq.ParquetFile(exchanges).metadata.num_rows if exchanges.is_file() else None
@@ -163,14 +188,38 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(results)
     store = out / "store.duckdb"
     store.unlink(missing_ok=True)
-    scan_argv = [dw, "scan", str(exchanges), "--accounts", str(data / "accounts.parquet"), "--out", str(results),
-                 "--db", str(store), "--engine", args.engine]
+    scan_argv = [
+        dw,
+        "scan",
+        str(exchanges),
+        "--accounts",
+        str(data / "accounts.parquet"),
+        "--out",
+        str(results),
+        "--db",
+        str(store),
+        "--engine",
+        args.engine,
+    ]
     if args.spark_master:
         scan_argv += ["--spark-master", args.spark_master]
     if args.profile:
         spy = shutil.which("py-spy") or str(BIN / "py-spy")
-        scan_argv = [spy, "record", "--rate", "20", "--format", "raw", "-o", str(out / "scan.pyspy.txt"), "--"] + scan_argv
+        scan_argv = [
+            spy,
+            "record",
+            "--rate",
+            "20",
+            "--format",
+            "raw",
+            "-o",
+            str(out / "scan.pyspy.txt"),
+            "--",
+        ] + scan_argv
+    # The machine may be shared: the load average before and after says how far to trust wall times.
+    load_before = _loadavg()
     steps.append(run_child("scan", scan_argv, out / "scan.log"))
+    load_after = _loadavg()
     run = json.loads((results / "run.json").read_text())
     rows = rows or int(run["counts"].get("rows_read", 0))
 
@@ -195,8 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         "floor_rows": floor_rows,
         "floor_rows_per_second": round(rows / floor_query) if floor_query else None,
         "scan_over_floor": round(scan.seconds / floor_query, 2) if floor_query else None,
-        "targets": {"peak_rss_gb<=8": scan.peak_rss_gb <= 8.0, "scan<=4x floor": scan.seconds <= 4 * floor_query},
+        "targets": {
+            "peak_rss_gb<=8": scan.peak_rss_gb <= 8.0,
+            "scan<=4x floor": scan.seconds <= 4 * floor_query,
+        },
         "profiled": args.profile,
+        "loadavg_before_scan": load_before,
+        "loadavg_after_scan": load_after,
     }
     if args.profile and (out / "scan.pyspy.txt").exists():
         summary["profile_inclusive_share"] = profile_summary(out / "scan.pyspy.txt")
@@ -205,17 +259,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _loadavg() -> list[float]:
+    """1, 5 and 15 minute load averages (empty where /proc is missing)."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
 def _print(s: dict) -> None:
-    print(f"reported-campaign scale {s['scale']}: {s['rows']:,} exchanges, {s['accounts']:,} accounts, "
-          f"{s['campaigns']} campaigns, verdicts {s['verdicts']}  (engine {s['engine']})")
+    print(
+        f"reported-campaign scale {s['scale']}: {s['rows']:,} exchanges, {s['accounts']:,} accounts, "
+        f"{s['campaigns']} campaigns, verdicts {s['verdicts']}  (engine {s['engine']})"
+    )
     print(f"{'step':<34}{'wall s':>10}{'CPU s':>10}{'peak RSS GB':>14}")
     for st in s["steps"]:
         print(f"{st['name']:<34}{st['seconds']:>10.1f}{st['cpu_seconds']:>10.1f}{st['peak_rss_gb']:>14.2f}")
+    print(f"load average before / after the scan: {s['loadavg_before_scan']} / {s['loadavg_after_scan']}")
     print("scan stages (run.json timings):")
     for k, v in s["scan_stage_seconds"].items():
         print(f"  {k:<32}{v:>10.1f}")
-    print(f"scan rows/s {s['scan_rows_per_second']:,}; floor query {s['floor_query_seconds']:.1f} s "
-          f"({s['floor_rows_per_second']:,} rows/s); scan/floor = {s['scan_over_floor']}")
+    print(
+        f"scan rows/s {s['scan_rows_per_second']:,}; floor query {s['floor_query_seconds']:.1f} s "
+        f"({s['floor_rows_per_second']:,} rows/s); scan/floor = {s['scan_over_floor']}"
+    )
     for frame, share in s.get("profile_inclusive_share", []):
         print(f"  {share:6.1%}  {frame}")
     print("targets:", ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()))

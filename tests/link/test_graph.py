@@ -7,12 +7,29 @@ import pyarrow as pa
 import pytest
 
 from distillwatch import engine
-from distillwatch.link import EdgeOptions, build_edges, find_communities, merge_dense_neighbours
+from distillwatch.link import EdgeOptions, PairSource, build_edges, find_communities, merge_dense_neighbours
 from distillwatch.link.minhash import set_band_keys
 
 
 def _keys(con, rows: list[tuple[str, str]], name: str):
-    return con.create_table(name, pa.table({"account_id": [r[0] for r in rows], "key": [r[1] for r in rows]}), temp=True)
+    return con.create_table(
+        name, pa.table({"account_id": [r[0] for r in rows], "key": [r[1] for r in rows]}), temp=True
+    )
+
+
+def _source(kind: str, keys, family: str = "infrastructure", weight: float = 1.0, **opts) -> PairSource:
+    return PairSource(kind, family, weight, keys, EdgeOptions(**opts))
+
+
+def _ids(*names: str) -> pa.Array:
+    return pa.array(list(names), pa.string())
+
+
+def _named(edges, ids: pa.Array) -> list[tuple[str, str, str]]:
+    names = ids.to_pylist()
+    return sorted(
+        (names[s], names[d], edges.kinds[k]) for s, d, k in zip(edges.src, edges.dst, edges.kind, strict=True)
+    )
 
 
 def test_small_group_is_a_clique_big_group_is_sparse_and_weak() -> None:
@@ -20,35 +37,110 @@ def test_small_group_is_a_clique_big_group_is_sparse_and_weak() -> None:
     small = [(f"s{i}", "shared-proxy") for i in range(5)]
     big = [(f"b{i:03d}", "university-nat") for i in range(300)]
     filler = [(f"f{i:04d}", f"own-{i}") for i in range(2000)]  # accounts with keys nobody shares
-    keys = _keys(con, small + big + filler, "k")
-    edges = build_edges(con, [("link_ip", "infrastructure", keys, EdgeOptions(max_group=40, neighbours=6))], 2305)
-    t = edges.to_pandas()
-    s = t[t.src.str.startswith("s")]
-    b = t[t.src.str.startswith("b")]
-    assert len(s) == 10  # 5 choose 2
-    assert len(b) <= 300 * 6  # circulant, not 300 choose 2 = 44,850
-    assert b.weight.max() < s.weight.min()  # a key 300 accounts share is weaker evidence
-    assert not t.src.str.startswith("f").any()
-    assert (t.src < t.dst).all()
+    rows = small + big + filler
+    ids = _ids(*[r[0] for r in rows])
+    keys = _keys(con, rows, "k")
+    edges = build_edges(con, [_source("link_ip", keys, max_group=40, neighbours=6, max_partners=0)], ids)
+    names = np.array(ids.to_pylist())
+    src = names[edges.src]
+    s = np.char.startswith(src.astype(str), "s")
+    b = np.char.startswith(src.astype(str), "b")
+    assert s.sum() == 10  # 5 choose 2
+    assert b.sum() <= 300 * 6  # circulant, not 300 choose 2 = 44,850
+    assert edges.strength[b].max() < edges.strength[s].min()  # a key 300 accounts share is weaker evidence
+    assert not np.char.startswith(src.astype(str), "f").any()
+    assert (edges.src < edges.dst).all()
+    assert edges.src.dtype == np.int32 and edges.kind.dtype == np.int8
 
 
 def test_every_kind_keeps_its_own_keys() -> None:
     con = engine.connect()
     a = _keys(con, [("x", "k1"), ("y", "k1")], "ka")
     b = _keys(con, [("y", "k2"), ("z", "k2")], "kb")
-    opts = EdgeOptions()
-    edges = build_edges(con, [("one", "infrastructure", a, opts), ("two", "content", b, opts)], 100)
-    got = sorted(zip(edges.column("src").to_pylist(), edges.column("dst").to_pylist(), edges.column("kind").to_pylist(), strict=True))
-    assert got == [("x", "y", "one"), ("y", "z", "two")]
+    ids = _ids("x", "y", "z")
+    edges = build_edges(con, [_source("one", a), _source("two", b, family="content")], ids)
+    assert _named(edges, ids) == [("x", "y", "one"), ("y", "z", "two")]
+    assert edges.families == ["infrastructure", "content"]
 
 
 def test_more_shared_keys_means_a_stronger_edge() -> None:
     con = engine.connect()
-    rows = [("p", f"t{i}") for i in range(5)] + [("q", f"t{i}") for i in range(5)] + [("r", "t0"), ("s", "t0")]
-    edges = build_edges(con, [("tpl", "content", _keys(con, rows, "kt"), EdgeOptions(key_scale=0.3))], 1000).to_pandas()
-    pq = edges[(edges.src == "p") & (edges.dst == "q")].weight.iloc[0]
-    rs = edges[(edges.src == "r") & (edges.dst == "s")].weight.iloc[0]
-    assert pq > rs
+    rows = (
+        [("p", f"t{i}") for i in range(5)] + [("q", f"t{i}") for i in range(5)] + [("r", "t0"), ("s", "t0")]
+    )
+    filler = [(f"f{i}", f"own-{i}") for i in range(996)]
+    ids = _ids("p", "q", "r", "s", *[f[0] for f in filler])
+    edges = build_edges(con, [_source("tpl", _keys(con, rows + filler, "kt"), key_scale=0.3)], ids)
+    strength = {(int(s), int(d)): w for s, d, w in zip(edges.src, edges.dst, edges.strength, strict=True)}
+    assert strength[(0, 1)] > strength[(2, 3)]
+
+
+def test_min_shared_drops_pairs_sharing_too_few_keys() -> None:
+    con = engine.connect()
+    rows = [("p", "t0"), ("p", "t1"), ("q", "t0"), ("q", "t1"), ("r", "t0")]
+    ids = _ids("p", "q", "r")
+    edges = build_edges(con, [_source("nd", _keys(con, rows, "km"), min_shared=2)], ids)
+    assert _named(edges, ids) == [("p", "q", "nd")]
+
+
+def test_registration_only_accounts_count_in_group_sizes_but_get_no_edges() -> None:
+    con = engine.connect()
+    # "ghost" has an account record (so a key) but no traffic: it is not among the scanned accounts.
+    rows = [("a", "card"), ("b", "card"), ("ghost", "card")]
+    ids = _ids("a", "b", "c")
+    with_ghost = build_edges(con, [_source("pay", _keys(con, rows, "kg"))], ids)
+    without = build_edges(con, [_source("pay", _keys(con, rows[:2], "kn"))], ids)
+    assert _named(with_ghost, ids) == [("a", "b", "pay")]
+    # The key three accounts share is weaker than one only two share.
+    assert with_ghost.strength[0] < without.strength[0]
+
+
+def test_each_account_keeps_its_strongest_partners_only() -> None:
+    con = engine.connect()
+    # A hub shares one key with each of 10 accounts; with h0..h3 it shares more keys (stronger edges).
+    rows = [("hub", f"k{i}") for i in range(10)] + [(f"h{i}", f"k{i}") for i in range(10)]
+    rows += [("hub", f"x{i}") for i in range(4)] + [(f"h{i}", f"x{i}") for i in range(4)]
+    filler = [(f"f{i}", f"own-{i}") for i in range(100)]
+    ids = _ids("hub", *[f"h{i}" for i in range(10)], *[f[0] for f in filler])
+    capped = build_edges(con, [_source("k", _keys(con, rows + filler, "kc"), max_partners=3)], ids)
+    full = build_edges(con, [_source("k", _keys(con, rows + filler, "kf"), max_partners=0)], ids)
+    assert len(full.src) == 10
+    # Each h_i has the hub as its only partner, so it keeps that edge even where the hub would drop it.
+    assert len(capped.src) == 10
+    # Within the hub's own top 3 are only accounts that share two keys with it.
+    two_keys = capped.strength >= np.sort(capped.strength)[-4]
+    assert set(capped.dst[two_keys].tolist()) <= {1, 2, 3, 4}
+
+
+def test_cap_bounds_the_edges_of_a_dense_group() -> None:
+    con = engine.connect()
+    rows = [(f"a{i:02d}", "k") for i in range(30)]  # one clique of 30 (max_group 40): 435 pairs
+    ids = _ids(*[r[0] for r in rows], *[f"f{i}" for i in range(500)])
+    keys = _keys(con, rows, "kd")
+    capped = build_edges(con, [_source("k", keys, max_partners=5)], ids)
+    degree = np.bincount(capped.src, minlength=30) + np.bincount(capped.dst, minlength=30)
+    assert len(capped.src) < 435
+    assert degree[:30].min() >= 5 - 1  # every account keeps its own top 5 (its rank counts from 0)
+
+
+def test_combined_pairs_sum_weighted_kinds_and_drop_weak_ones() -> None:
+    con = engine.connect()
+    a = _keys(con, [("x", "k1"), ("y", "k1"), ("z", "k3"), ("w", "k3")], "ca")
+    b = _keys(con, [("x", "k2"), ("y", "k2")], "cb")
+    ids = _ids("x", "y", "z", "w", *[f"f{i}" for i in range(50)])
+    edges = build_edges(
+        con, [_source("one", a, weight=0.5), _source("two", b, weight=0.01)], ids, min_pair_weight=0.2
+    )
+    typed = {
+        (int(s), int(d), edges.kinds[k]): w
+        for s, d, k, w in zip(edges.src, edges.dst, edges.kind, edges.weighted, strict=True)
+    }
+    assert set(zip(edges.pair_src.tolist(), edges.pair_dst.tolist(), strict=True)) == {(0, 1), (2, 3)}
+    assert edges.pair_weight[0] == pytest.approx(typed[(0, 1, "one")] + typed[(0, 1, "two")])
+    dropped = build_edges(con, [_source("two", b, weight=0.01)], ids, min_pair_weight=0.2)
+    assert (
+        len(dropped.src) == 1 and len(dropped.pair_src) == 0
+    )  # typed edges stay; the weak pair is not combined
 
 
 def test_leiden_is_seeded_and_finds_two_groups() -> None:
@@ -93,7 +185,11 @@ def test_set_band_keys_similar_sets_collide() -> None:
     con = engine.connect()
     base = list(range(100))
     rows = {"account_id": [], "token": []}
-    for acc, toks in (("a", base), ("b", base[:95] + [500, 501, 502, 503, 504]), ("c", list(range(1000, 1100)))):
+    for acc, toks in (
+        ("a", base),
+        ("b", base[:95] + [500, 501, 502, 503, 504]),
+        ("c", list(range(1000, 1100))),
+    ):
         rows["account_id"] += [acc] * len(toks)
         rows["token"] += toks
     t = con.create_table("toks", pa.table(rows), temp=True)

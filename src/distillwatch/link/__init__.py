@@ -2,9 +2,11 @@
 
 from distillwatch.link.graph import (
     EdgeOptions,
+    Edges,
+    PairSource,
     build_edges,
     find_communities,
     merge_dense_neighbours,
 )
 
-__all__ = ["EdgeOptions", "build_edges", "find_communities", "merge_dense_neighbours"]
+__all__ = ["EdgeOptions", "Edges", "PairSource", "build_edges", "find_communities", "merge_dense_neighbours"]

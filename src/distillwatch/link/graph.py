@@ -7,6 +7,14 @@ circulant over a key-specific shuffle), so a university NAT or a popular user
 agent becomes sparse, weak evidence instead of a clique.  A key's weight falls
 with its group size like an inverse document frequency: ln(N/size)/ln(N/2) for
 N accounts, 1 for a key two accounts share, near 0 for a key everyone has.
+
+Everything up to the combined, thresholded pair list runs in the engine on
+integer ids: each account is its position in the scan's account list (accounts
+that only the registration records know get ids past the end and are dropped
+once their keys have counted towards group sizes), each key group a 64-bit
+group number, each signal a small integer code.  Only the typed edges (one per
+account pair and signal, already combined over the keys the pair shares) and
+the combined pairs reach Python, as int32/float64 numpy arrays.
 """
 
 from __future__ import annotations
@@ -23,66 +31,193 @@ from ibis import _
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-EDGE_SCHEMA = pa.schema(
-    [("src", pa.string()), ("dst", pa.string()), ("kind", pa.string()), ("family", pa.string()), ("weight", pa.float64())]
-)
-
 
 @dataclass
 class EdgeOptions:
     max_group: int = 40
     neighbours: int = 6
     key_scale: float = 1.0
+    # Keys a pair must share before it is linked by this signal at all (near-duplicate prompts: one
+    # shared LSH band between two accounts is what a single common short prompt gives).
+    min_shared: int = 1
+    # Each account keeps its ``max_partners`` strongest edges of this kind (an edge stays when either end
+    # keeps it; 0 keeps all): edges grow with accounts, not with accounts x group sizes x keys.
+    max_partners: int = 60
+    # Each account keeps only its ``max_keys`` rarest shared keys of this kind (0 keeps all): bounds the pair
+    # rows a key-rich account (64 sampled prompts x 16 LSH bands) makes before they are combined.
+    max_keys: int = 0
 
 
-def key_edges(con, keys: ir.Table, n_accounts: int, opts: EdgeOptions, name: str = "keys") -> ir.Table:
-    """(account_id, key) -> (src, dst, strength) with src < dst, strength in 0..1 (noisy-or of shared keys)."""
+@dataclass
+class PairSource:
+    """One pair signal's keys and how they become edges."""
+
+    kind: str  # the signal id
+    family: str
+    weight: float  # the signal's weight in the combined pair weight
+    keys: ir.Table  # (account_id, key)
+    opts: EdgeOptions
+
+
+@dataclass
+class Edges:
+    """Typed edges and combined pairs, by account position (0..n-1).
+
+    Typed: one per account pair and signal, ``src < dst``, sorted by
+    (src, dst, kind); ``kind`` is a code into ``kinds`` (and ``families``,
+    the family of each kind).  Combined: one per account pair whose summed
+    weighted strength is at least the threshold, sorted by (src, dst).
+    """
+
+    src: np.ndarray  # int32
+    dst: np.ndarray  # int32
+    kind: np.ndarray  # int8 code into kinds
+    strength: np.ndarray  # float64, 0..1
+    weighted: np.ndarray  # float64, strength x the kind's weight
+    pair_src: np.ndarray  # int32
+    pair_dst: np.ndarray  # int32
+    pair_weight: np.ndarray  # float64
+    kinds: list[str]
+    families: list[str]
+
+
+def account_index(con, account_ids: pa.Array, name: str = "dw_link_ids") -> ir.Table:
+    """(account_id, idx int32): each scanned account's position in ``account_ids``."""
+    t = pa.table(
+        {
+            "account_id": pa.array(account_ids, pa.string()),
+            "idx": pa.array(np.arange(len(account_ids), dtype=np.int32)),
+        }
+    )
+    return con.create_table(name, t, temp=True, overwrite=True)
+
+
+def _indexed(keys: ir.Table, ids: ir.Table, n_accounts: int) -> ir.Table:
+    """(account_id, key) -> (account_id, key, idx); accounts outside ``ids`` get distinct ids from ``n_accounts`` on."""
     keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
-    sizes = keys.group_by("key").aggregate(size=_.count())
+    accounts = keys.select("account_id").distinct()
+    seen = accounts.join(ids, "account_id").select("account_id", "idx")
+    unseen = accounts.anti_join(ids, "account_id")
+    # ibis' row_number() counts from 0.
+    unseen = unseen.mutate(idx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32"))
+    return keys.join(seen.union(unseen, distinct=False), "account_id")
+
+
+def key_edges(
+    con, keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions, name: str = "keys"
+) -> ir.Table:
+    """(account_id, key) -> (src, dst, strength): src < dst account positions, strength 0..1.
+
+    Strength is 1 - exp(-key_scale x sum of the shared keys' weights), the
+    noisy-or of the keys a pair shares; pairs sharing fewer than
+    ``opts.min_shared`` keys are dropped.  Only pairs of scanned accounts
+    (positions below ``n_accounts``) are returned.
+    """
+    k = _indexed(keys, ids, n_accounts)
+    sizes = k.group_by("key").aggregate(size=_.count())
     n = max(n_accounts, 3)
     idf = ((n / sizes.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
-    sizes = sizes.filter(sizes.size >= 2).mutate(w=idf)
-    k = keys.join(sizes, "key")
+    sizes = sizes.filter(sizes.size >= 2)
+    # A number per key group, so the self-joins below compare integers rather than key strings.
+    sizes = sizes.mutate(w=idf, gid=ibis.row_number().over(order_by="key"))
+    k = k.join(sizes, "key")
+    if opts.max_keys > 0:
+        rarest = ibis.window(group_by="idx", order_by=["size", "gid"])
+        k = k.filter(ibis.row_number().over(rarest) < opts.max_keys)
+        # The group's size for linking is who kept the key; its weight stays that of its full size.
+        k = k.mutate(size=k.idx.count().over(ibis.window(group_by="gid")))
+        k = k.filter(k.size >= 2)
     # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.
-    w = ibis.window(group_by="key", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
-    # A table per signal: the expressions below stay lazy until all kinds are unioned.
-    k = con.create_table(f"dw_keyrank_{name}", k.mutate(rank=ibis.row_number().over(w)), temp=True, overwrite=True)
+    order = ibis.window(group_by="key", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
+    ranked = k.select("gid", "idx", "size", "w", rank=ibis.row_number().over(order))
+    k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
 
     small = k.filter(k.size <= opts.max_group)
     a, b = small.view(), small.view()
-    small_pairs = a.join(b, [a.key == b.key, a.account_id < b.account_id]).select(
-        src=a.account_id, dst=b.account_id, w=a.w
-    )
+    small_pairs = a.join(b, [a.gid == b.gid, a.idx < b.idx]).select(src=a.idx, dst=b.idx, w=a.w)
 
     big = k.filter(k.size > opts.max_group)
     offsets = ibis.memtable({"off": list(range(1, opts.neighbours + 1))})
     reach = big.cross_join(offsets)
     reach = reach.mutate(target=(reach["rank"] + reach.off) % reach.size)
     other = big.view()
-    big_pairs = reach.join(other, [reach.key == other.key, reach.target == other["rank"]]).select(
-        src=ibis.least(reach.account_id, other.account_id),
-        dst=ibis.greatest(reach.account_id, other.account_id),
-        w=reach.w,
+    big_pairs = reach.join(other, [reach.gid == other.gid, reach.target == other["rank"]]).select(
+        src=ibis.least(reach.idx, other.idx), dst=ibis.greatest(reach.idx, other.idx), w=reach.w
     )
     pairs = small_pairs.union(big_pairs, distinct=False)
-    pairs = pairs.filter(pairs.src != pairs.dst)
-    agg = pairs.group_by(["src", "dst"]).aggregate(total=pairs.w.sum())
-    return agg.mutate(strength=1.0 - (-opts.key_scale * agg.total).exp()).select("src", "dst", "strength")
+    # Positions past the scan's accounts belong to registration-only accounts: they counted in group sizes above.
+    pairs = pairs.filter((pairs.src != pairs.dst) & (pairs.dst < n_accounts))
+    agg = pairs.group_by(["src", "dst"]).aggregate(total=pairs.w.sum(), shared=_.count())
+    if opts.min_shared > 1:
+        agg = agg.filter(agg.shared >= opts.min_shared)
+    edges = agg.select("src", "dst", strength=1.0 - (-opts.key_scale * agg.total).exp())
+    if opts.max_partners > 0:
+        edges = strongest_partners(edges, opts.max_partners)
+    return edges
 
 
-def build_edges(con, pair_keys: list[tuple[str, str, ir.Table, EdgeOptions]], n_accounts: int) -> pa.Table:
-    """Edges of every pair signal: ``pair_keys`` holds (signal id, family, keys table, options)."""
+def strongest_partners(edges: ir.Table, k: int) -> ir.Table:
+    """The edges among each account's ``k`` strongest (ties broken by the partner's position)."""
+    ends = edges.select(a=edges.src, b=edges.dst, strength=edges.strength).union(
+        edges.select(a=edges.dst, b=edges.src, strength=edges.strength), distinct=False
+    )
+    order = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
+    ranked = ends.mutate(rank=ibis.row_number().over(order))
+    kept = ranked.filter(ranked["rank"] < k)
+    kept = kept.select(
+        src=ibis.least(kept.a, kept.b), dst=ibis.greatest(kept.a, kept.b), strength=kept.strength
+    )
+    # A pair both ends keep appears twice, with the same strength.
+    return kept.group_by(["src", "dst"]).aggregate(strength=kept.strength.max())
+
+
+def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_weight: float = 0.0) -> Edges:
+    """Typed edges of every pair signal and the combined pairs, computed in the engine."""
+    n = len(account_ids)
+    kinds = [s.kind for s in sources]
+    families = [s.family for s in sources]
+    if not sources:
+        return _empty_edges(kinds, families)
+    ids = account_index(con, account_ids)
     parts = []
-    for kind, family, keys, opts in pair_keys:
-        e = key_edges(con, keys, n_accounts, opts, name=kind)
-        parts.append(e.mutate(kind=ibis.literal(kind), family=ibis.literal(family)).select(
-            "src", "dst", "kind", "family", weight=e.strength
-        ))
-    if not parts:
-        return pa.Table.from_pylist([], schema=EDGE_SCHEMA)
-    allp = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
-    table = allp.order_by(["src", "dst", "kind"]).to_pyarrow()
-    return table.select(EDGE_SCHEMA.names).cast(EDGE_SCHEMA)
+    for code, s in enumerate(sources):
+        e = key_edges(con, s.keys, ids, n, s.opts, name=s.kind)
+        parts.append(
+            e.select(
+                src=e.src.cast("int32"),
+                dst=e.dst.cast("int32"),
+                kind=ibis.literal(code, "int8"),
+                strength=e.strength.cast("float64"),
+                weighted=(e.strength * float(s.weight)).cast("float64"),
+            )
+        )
+    typed = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
+    typed = con.create_table("dw_link_typed", typed, temp=True, overwrite=True)
+    combined = typed.group_by(["src", "dst"]).aggregate(weight=typed.weighted.sum())
+    combined = combined.filter(combined.weight >= min_pair_weight)
+    t = typed.order_by(["src", "dst", "kind"]).to_pyarrow()
+    c = combined.order_by(["src", "dst"]).to_pyarrow()
+    return Edges(
+        src=_np(t, "src", np.int32),
+        dst=_np(t, "dst", np.int32),
+        kind=_np(t, "kind", np.int8),
+        strength=_np(t, "strength", np.float64),
+        weighted=_np(t, "weighted", np.float64),
+        pair_src=_np(c, "src", np.int32),
+        pair_dst=_np(c, "dst", np.int32),
+        pair_weight=_np(c, "weight", np.float64),
+        kinds=kinds,
+        families=families,
+    )
+
+
+def _np(t: pa.Table, column: str, dtype: type) -> np.ndarray:
+    return t.column(column).to_numpy().astype(dtype, copy=False)
+
+
+def _empty_edges(kinds: list[str], families: list[str]) -> Edges:
+    i, f = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64)
+    return Edges(i, i, np.zeros(0, dtype=np.int8), f, f, i, i, f, kinds, families)
 
 
 def find_communities(
@@ -96,23 +231,28 @@ def find_communities(
     """Leiden communities (modularity objective, seeded) of a weighted graph of ``n`` accounts.
 
     ``src``/``dst`` are account indices.  Returns the community of each account;
-    accounts without an edge get -1.
+    accounts without an edge get -1.  igraph's own C implementation
+    (``community_leiden``), run until an iteration changes nothing.
     """
     membership = np.full(n, -1, dtype=np.int64)
     if len(src) == 0:
         return membership
-    g = ig.Graph(n=n, edges=np.column_stack([src, dst]).astype(np.int64), directed=False)
+    # igraph copies a list of int pairs about 3x faster than it walks the rows of a 2-D numpy array.
+    g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist(), strict=True)), directed=False)
     g.es["weight"] = np.asarray(weight, dtype=float).tolist()
     # igraph draws from Python's `random` once it is installed as its generator: seed it for repeatable runs.
     state = random.getstate()
     random.seed(seed)
     ig.set_random_number_generator(random)
     try:
-        part = g.community_leiden(objective_function="modularity", weights="weight", resolution=resolution, n_iterations=-1)
+        part = g.community_leiden(
+            objective_function="modularity", weights="weight", resolution=resolution, n_iterations=-1
+        )
     finally:
         random.setstate(state)
     membership = np.asarray(part.membership, dtype=np.int64)
-    membership[np.asarray(g.degree()) == 0] = -1
+    degree = np.bincount(src, minlength=n) + np.bincount(dst, minlength=n)
+    membership[degree == 0] = -1
     return membership
 
 
