@@ -115,3 +115,28 @@ def test_an_empty_first_slice_stores_nothing_and_scores_nobody(small_demo, tmp_p
     c = res.counts["exchanges"]
     assert c["accepted"] == 0 and c["outside_slice"] == c["read"] - c["quarantined"]
     assert res.run_id is None and res.verdicts == {}
+
+
+def test_a_failed_increment_leaves_the_state_as_it_was(small_demo, tmp_path, monkeypatch) -> None:
+    _root, data = small_demo
+    days = split_days(data / "exchanges.parquet", tmp_path / "days")
+    db = tmp_path / "s.duckdb"
+    run_increment(days[0], db, tmp_path / "a", detect=False)
+
+    def before_state() -> tuple:
+        with store_mod.open_store(db, read_only=True) as store:
+            return tuple(
+                store.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - constant names
+                for t in ("inc_partitions", "inc_request_ids", "inc_account_part", "inc_account_value", "inc_sample")
+            )
+
+    state = before_state()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("distillwatch.incremental.partials.sample_candidates", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_increment(days[1], db, tmp_path / "b", detect=False)
+    assert before_state() == state
+    assert sorted(p.name for p in (tmp_path / "s.duckdb.parts").glob("part-*.parquet")) == ["part-000001.parquet"]

@@ -102,19 +102,22 @@ def _overlapping(store, since: datetime, until: datetime) -> list[int]:
 PART_TABLES = ("inc_account_part", "inc_account_hour", "inc_account_value", "inc_sample", "inc_request_ids")
 
 
-def drop_partitions(store, part_ids: list[int]) -> None:
-    """Forget partitions (for --reprocess): their partial rows, request ids and retained file.
+def drop_partitions(store, part_ids: list[int]) -> list[Path]:
+    """Forget partitions (for --reprocess): their partial rows and request ids; returns their retained files,
+    for the caller to delete once the transaction has committed.
 
     The content sample of an affected account may then hold fewer than k rows until its next
     exchanges arrive (evicted rows are not kept); docs/incremental.md says so.
     """
+    files = []
     for pid in part_ids:
         rows = _sql(store, "SELECT retained_path FROM inc_partitions WHERE part_id = ?", [pid])
         for table in PART_TABLES:
             _sql(store, f"DELETE FROM {table} WHERE part_id = ?", [pid])  # noqa: S608 - constant table names
         _sql(store, "DELETE FROM inc_partitions WHERE part_id = ?", [pid])
         if rows and rows[0][0]:
-            Path(rows[0][0]).unlink(missing_ok=True)
+            files.append(Path(rows[0][0]))
+    return files
 
 
 def run_increment(
@@ -166,26 +169,29 @@ def run_increment(
                     f"[{since.isoformat()}, {until.isoformat()}) overlaps partition(s) {clash} already processed; "
                     "pass --reprocess to replace them"
                 )
-            drop_partitions(store, clash)
+        else:
+            clash = []
         part_id = int(_sql(store, "SELECT nextval('inc_part_seq')")[0][0])
         con = ibis.duckdb.from_connection(store)
         with stages.stage("ingest"):
             counts, retained, min_ts, max_ts = _ingest_partition(
-                store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out
+                store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out, clash
             )
-        with stages.stage("partials"):
-            _store_partials(store, con, part_id, cfg.sample_per_account)
         as_of = until or max_ts or datetime.now(UTC)
-        _sql(
-            store,
-            "INSERT INTO inc_partitions (part_id, source, since, until, size_bytes, mtime, content_hash, min_ts, max_ts, "
-            "counts, retained_path, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                part_id, str((identity or {}).get("source", exchanges)), since, until, (identity or {}).get("size_bytes"),
-                (identity or {}).get("mtime"), (identity or {}).get("content_hash"), min_ts, max_ts,
-                json.dumps(counts, default=str), str(retained), datetime.now(UTC),
-            ],
-        )  # fmt: skip
+        # All of the partition's writes land together or not at all: a failed increment leaves the state as it was.
+        _sql(store, "BEGIN TRANSACTION")
+        try:
+            replaced = drop_partitions(store, clash)
+            with stages.stage("partials"):
+                _store_partials(store, con, part_id, cfg.sample_per_account, parts_dir)
+            _record_partition(store, part_id, exchanges, identity, since, until, min_ts, max_ts, counts, retained)
+            _sql(store, "COMMIT")
+        except BaseException:
+            _sql(store, "ROLLBACK")
+            retained.unlink(missing_ok=True)
+            raise
+        for path in replaced:
+            path.unlink(missing_ok=True)
         # Nothing stored yet (an empty first partition): there are no accounts to score.
         nothing = _sql(store, "SELECT count(*) FROM inc_account_part")[0][0] == 0
         if not detect or nothing:
@@ -212,7 +218,7 @@ def run_increment(
         store.close()
 
 
-def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out):
+def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, parts_dir, lists, out, replacing):
     """Validate the input, keep the slice, skip stored request ids, add address facts, retain the rows."""
     from distillwatch.ingest import ingest
 
@@ -223,6 +229,8 @@ def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, pa
     in_slice = raw if since is None else raw.filter((raw.ts >= since) & (raw.ts < until))
     # Exactly once: rows whose request_id an earlier partition accepted are skipped (and counted).
     seen = con.table("inc_request_ids")
+    if replacing:  # the partitions this one replaces (--reprocess) are dropped in the same transaction
+        seen = seen.filter(~seen.part_id.isin(replacing))
     fresh = in_slice.filter(~in_slice.request_id.isin(seen.request_id))
     fresh = con.create_table("dw_part_fresh", fresh, temp=True, overwrite=True)
     n_accepted = int(raw.count().to_pyarrow().as_py())
@@ -234,10 +242,8 @@ def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, pa
     keep = [c for c in ex.columns if c not in DROP_FROM_RETAINED]
     ex.select(keep).to_parquet(str(retained))
     if res.accounts_path is not None:
-        cols = "account_id, created_at, email, signup_ip, payment_fingerprint, country, org_id, tier"
-        sql = f"INSERT OR REPLACE INTO inc_accounts SELECT {cols} FROM read_parquet(?)"  # noqa: S608 - constant columns
-        _sql(store, sql, [str(res.accounts_path)])
-    _sql(store, "INSERT INTO inc_request_ids SELECT request_id, ? FROM dw_part_fresh", [part_id])
+        # Staged beside the retained rows; upserted with the partials, in the same transaction.
+        shutil.copyfile(res.accounts_path, parts_dir / f"accounts-{part_id:06d}.parquet")
     span = _sql(store, "SELECT min(ts), max(ts) FROM dw_part_fresh")[0]
     quarantine = work / "quarantine.parquet"
     if quarantine.exists():
@@ -259,8 +265,28 @@ def _ingest_partition(store, con, part_id, exchanges, accounts, since, until, pa
     return counts, retained, span[0], span[1]
 
 
-def _store_partials(store, con, part_id: int, per_account: int) -> None:
-    """Append this partition's partial aggregates and update the content sample (store tables)."""
+def _record_partition(store, part_id, exchanges, identity, since, until, min_ts, max_ts, counts, retained) -> None:
+    ident = identity or {}
+    _sql(
+        store,
+        "INSERT INTO inc_partitions (part_id, source, since, until, size_bytes, mtime, content_hash, min_ts, max_ts, "
+        "counts, retained_path, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            part_id, str(ident.get("source", exchanges)), since, until, ident.get("size_bytes"), ident.get("mtime"),
+            ident.get("content_hash"), min_ts, max_ts, json.dumps(counts, default=str), str(retained), datetime.now(UTC),
+        ],
+    )  # fmt: skip
+
+
+def _store_partials(store, con, part_id: int, per_account: int, parts_dir: Path) -> None:
+    """Append this partition's partial aggregates, request ids and account records; update the content sample."""
+    _sql(store, "INSERT INTO inc_request_ids SELECT request_id, ? FROM dw_part_fresh", [part_id])
+    staged_accounts = parts_dir / f"accounts-{part_id:06d}.parquet"
+    if staged_accounts.exists():
+        cols = "account_id, created_at, email, signup_ip, payment_fingerprint, country, org_id, tier"
+        sql = f"INSERT OR REPLACE INTO inc_accounts SELECT {cols} FROM read_parquet(?)"  # noqa: S608 - constant columns
+        _sql(store, sql, [str(staged_accounts)])
+        staged_accounts.unlink()
     ex = con.table("dw_part_ex")
     for table, expr in (
         ("inc_account_part", partials.account_part(ex, part_id)),
