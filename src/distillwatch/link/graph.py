@@ -182,15 +182,16 @@ def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_
     parts = []
     for code, s in enumerate(sources):
         e = key_edges(con, s.keys, ids, n, s.opts, name=s.kind)
-        parts.append(
-            e.select(
-                src=e.src.cast("int32"),
-                dst=e.dst.cast("int32"),
-                kind=ibis.literal(code, "int8"),
-                strength=e.strength.cast("float64"),
-                weighted=(e.strength * float(s.weight)).cast("float64"),
-            )
+        typed_kind = e.select(
+            src=e.src.cast("int32"),
+            dst=e.dst.cast("int32"),
+            kind=ibis.literal(code, "int8"),
+            strength=e.strength.cast("float64"),
+            weighted=(e.strength * float(s.weight)).cast("float64"),
         )
+        # One table per kind: the union below then has a short plan (Spark renders a cached plan as text,
+        # and nine kinds' joins and windows in one plan ran its driver out of heap).
+        parts.append(con.create_table(f"dw_link_edges_{code}", typed_kind, temp=True, overwrite=True))
     typed = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
     typed = con.create_table("dw_link_typed", typed, temp=True, overwrite=True)
     combined = typed.group_by(["src", "dst"]).aggregate(weight=typed.weighted.sum())
