@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import zlib
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,8 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -274,106 +277,267 @@ def iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterato
 
 
 def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
-    limit = options.raw_max_chars
+    """CSV in blocks of whole records: pyarrow parses a block whose records are all
+    plain (the usual case); any other block is read by Python's ``csv`` module, whose
+    reading defines the result either way (see ``_csv_plain_block``)."""
     with _open_bytes(source) as (stream, raw), _csv_field_limit(CSV_FIELD_LIMIT):
-        bad_lines: set[int] = set()
-        line_no = 0
-
-        def lines() -> Iterator[str]:
-            # Decode line by line so invalid UTF-8 is pinned to its line, not the file.
-            nonlocal line_no
-            for chunk in stream:
-                line_no += 1
-                try:
-                    yield chunk.decode("utf-8")
-                except UnicodeDecodeError:
-                    bad_lines.add(line_no)
-                    yield chunk.decode("utf-8", "replace")
-
-        reader = csv.reader(lines())
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise UnreadableInputError(source.path, "the CSV file has no header row") from None
-        except csv.Error as e:
-            raise UnreadableInputError(source.path, f"cannot parse the CSV header ({e})") from None
-        if 1 in bad_lines:
-            raise UnreadableInputError(source.path, "the CSV header is not valid UTF-8")
-        header = [h.strip().lstrip("\ufeff") for h in header]
+        header, header_lines = _csv_header(source, stream)
         spec.check_columns(source.path, set(header))
         index = {n: header.index(n) for n in spec.names if n in header}
         width = len(header)
-
-        columns: dict[str, list[str | None]] = {n: [] for n in index}
-        rows: list[int] = []
-        rejects: list[Reject] = []
-        read = 0
-        prev_end = reader.line_num
+        line = header_lines + 1
         last_pos = 0
-        text_chars = 0  # batches are also bounded by text size: Python strings are costly
-
-        def flush() -> RawBatch:
-            nonlocal columns, rows, rejects, read, last_pos
-            table = None
-            if rows:
-                arrays = {n: pa.array(v, pa.string()) for n, v in columns.items()}
-                arrays[ROW] = pa.array(rows, pa.int64())
-                table = pa.table(arrays)
+        for block, quoting_plain in _csv_blocks(stream, options.json_block_bytes):
+            if not quoting_plain:
+                # A quote the block cut cannot account for: from here on, Python alone.
+                rest = itertools.chain(io.BytesIO(block), stream)
+                yield from _csv_python(rest, line, width, index, options, raw)
+                return
+            table = _csv_plain_block(block, line, header, width, index)
+            batches = (
+                [RawBatch(table, [], table.num_rows, 0)]
+                if table is not None
+                else list(_csv_python(io.BytesIO(block), line, width, index, options, None))
+            )
             pos = raw.tell()
-            batch = RawBatch(table, rejects, read, pos - last_pos)
-            columns, rows, rejects, read, last_pos = {n: [] for n in index}, [], [], 0, pos
-            return batch
+            batches[0].bytes_done = pos - last_pos
+            last_pos = pos
+            yield from batches
+            line += block.count(b"\n")
 
-        while True:
-            start = prev_end + 1
+
+def _csv_header(source: Source, stream: IO[bytes]) -> tuple[list[str], int]:
+    """(header names, physical lines it took); the stream is left just after it."""
+
+    def lines() -> Iterator[str]:
+        while chunk := stream.readline():
             try:
-                record = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                read += 1
-                rejects.append(Reject(start, None, E.BAD_CSV_ROW, f"CSV parse error: {e}", ""))
-                prev_end = reader.line_num
-                continue
-            end = prev_end = reader.line_num
-            if not record:
-                continue  # a blank line is not a record
+                yield chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableInputError(source.path, "the CSV header is not valid UTF-8") from None
+
+    reader = csv.reader(lines())
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UnreadableInputError(source.path, "the CSV file has no header row") from None
+    except csv.Error as e:
+        raise UnreadableInputError(source.path, f"cannot parse the CSV header ({e})") from None
+    return [h.strip().lstrip("\ufeff") for h in header], reader.line_num
+
+
+def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """(block of whole records, whether its quoting is plain RFC 4180).
+
+    A block ends at the last newline outside quotes, counted by quote parity.  Parity
+    matches how Python's ``csv`` reads only when every quote opens a field, closes
+    one, or doubles another; a block where that fails is returned with ``False`` and
+    the caller reads the rest of the file the slow way (no later cut is trusted).
+    """
+    carry = b""
+    while True:
+        chunk = stream.read(block_bytes)
+        data = carry + chunk
+        if not chunk:
+            if data:
+                yield data, _plain_quotes(np.frombuffer(data, dtype=np.uint8), len(data))
+            return
+        buf = np.frombuffer(data, dtype=np.uint8)
+        parity = np.bitwise_xor.accumulate((buf == QUOTE).view(np.uint8))
+        ends = np.flatnonzero((buf == NEWLINE) & (parity == 0))
+        if len(ends) == 0:
+            if len(data) > CSV_CARRY_LIMIT:  # an open quote that never closes
+                yield data, False
+                return
+            carry = data
+            continue
+        cut = int(ends[-1]) + 1
+        plain = _plain_quotes(buf, cut, parity)
+        yield data[:cut], plain
+        if not plain:
+            return  # the caller reads on from the stream, which holds what follows data
+        carry = data[cut:]
+
+
+QUOTE, NEWLINE, COMMA, CR = 34, 10, 44, 13
+CSV_CARRY_LIMIT = 64 << 20
+
+
+def _plain_quotes(buf: np.ndarray, end: int, parity: np.ndarray | None = None) -> bool:
+    """Every quote in ``buf[:end]`` opens a field (after a comma or a line start),
+    closes one (before a comma or a line end), or doubles a neighbour: then a newline
+    at even quote parity is a record boundary for Python's ``csv`` too."""
+    buf = buf[:end]
+    quotes = np.flatnonzero(buf == QUOTE)
+    if len(quotes) == 0:
+        return True
+    if parity is None:
+        parity = np.bitwise_xor.accumulate((buf == QUOTE).view(np.uint8))
+    before = np.where(quotes > 0, buf[np.maximum(quotes - 1, 0)], NEWLINE)
+    after = np.where(quotes + 1 < end, buf[np.minimum(quotes + 1, end - 1)], NEWLINE)
+    opens = parity[quotes] == 1
+    ok_open = np.isin(before, (COMMA, NEWLINE, QUOTE))
+    ok_close = np.isin(after, (COMMA, NEWLINE, CR, QUOTE))
+    return bool(np.all(np.where(opens, ok_open, ok_close)))
+
+
+def _csv_plain_block(
+    block: bytes, first_line: int, header: list[str], width: int, index: dict[str, int]
+) -> pa.Table | None:
+    """The block's records parsed by pyarrow, or None when Python must read it.
+
+    pyarrow is used only where it reads exactly as Python's ``csv`` does: valid
+    UTF-8, no NUL, no lone carriage return, no blank line, every record as wide
+    as the header, and as many physical lines as the records account for.  Row
+    numbers are the line each record starts on.
+    """
+    if b"\x00" in block or block.count(b"\r") != block.count(b"\r\n"):
+        return None
+    if block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block:
+        return None  # a blank line (or one inside a quoted value: rare, and Python reads both right)
+    try:
+        pa.array([block], pa.binary()).cast(pa.string())  # validates UTF-8 without decoding
+    except pa.ArrowInvalid:
+        return None
+    ragged: list[object] = []
+
+    def on_invalid(row: object) -> str:
+        ragged.append(row)
+        return "skip"
+
+    names = [f"c{i}" for i in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(block),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 20),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowException:
+        return None  # invalid UTF-8, an unterminated quote, ...
+    if ragged or table.num_rows == 0:
+        return None
+    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    spans = np.ones(table.num_rows, dtype=np.int64)
+    if lines != table.num_rows:  # some quoted values hold newlines
+        for col in table.columns:
+            spans += pc.fill_null(pc.count_substring(col, "\n"), 0).to_numpy(zero_copy_only=False)
+    if int(spans.sum()) != lines:
+        return None
+    rows = first_line + np.concatenate(([0], np.cumsum(spans)[:-1]))
+    # CSV cannot tell null from empty: an empty cell is null.
+    arrays = {n: _empty_as_null(table.column(i)) for n, i in index.items()}
+    arrays[ROW] = pa.array(rows)
+    return pa.table(arrays)
+
+
+def _empty_as_null(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.if_else(pc.equal(pc.binary_length(col), 0), pa.scalar(None, pa.string()), col)
+
+
+def _csv_python(
+    chunks: Iterable[bytes],
+    first_line: int,
+    width: int,
+    index: dict[str, int],
+    options: IngestOptions,
+    raw: IO[bytes] | None,
+) -> Iterator[RawBatch]:
+    """Records read by Python's ``csv`` module from lines numbered from ``first_line``:
+    ragged rows, invalid UTF-8 and parse errors are pinned to the line they start on."""
+    limit = options.raw_max_chars
+    bad_lines: set[int] = set()
+    line_no = first_line - 1
+
+    def lines() -> Iterator[str]:
+        # Decode line by line so invalid UTF-8 is pinned to its line, not the file.
+        nonlocal line_no
+        for chunk in chunks:
+            line_no += 1
+            try:
+                yield chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                bad_lines.add(line_no)
+                yield chunk.decode("utf-8", "replace")
+
+    reader = csv.reader(lines())
+    offset = first_line - 1  # reader.line_num counts from this reader's first line
+    columns: dict[str, list[str | None]] = {n: [] for n in index}
+    rows: list[int] = []
+    rejects: list[Reject] = []
+    read = 0
+    prev_end = offset
+    last_pos = raw.tell() if raw is not None else 0
+    text_chars = 0  # batches are also bounded by text size: Python strings are costly
+
+    def flush() -> RawBatch:
+        nonlocal columns, rows, rejects, read, last_pos
+        table = None
+        if rows:
+            arrays = {n: pa.array(v, pa.string()) for n, v in columns.items()}
+            arrays[ROW] = pa.array(rows, pa.int64())
+            table = pa.table(arrays)
+        pos = raw.tell() if raw is not None else 0
+        batch = RawBatch(table, rejects, read, pos - last_pos)
+        columns, rows, rejects, read, last_pos = {n: [] for n in index}, [], [], 0, pos
+        return batch
+
+    while True:
+        start = prev_end + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
             read += 1
-            if bad_lines:
-                hit = [n for n in range(start, end + 1) if n in bad_lines]
-                bad_lines.difference_update(n for n in list(bad_lines) if n <= end)
-                if hit:
-                    rejects.append(
-                        Reject(
-                            start,
-                            None,
-                            E.INVALID_UTF8,
-                            f"invalid UTF-8 on line {hit[0]}",
-                            bounded(",".join(record), limit),
-                        )
-                    )
-                    continue
-            if len(record) != width:
-                span = f"lines {start}-{end}" if end > start else f"line {start}"
+            rejects.append(Reject(start, None, E.BAD_CSV_ROW, f"CSV parse error: {e}", ""))
+            prev_end = offset + reader.line_num
+            continue
+        end = prev_end = offset + reader.line_num
+        if not record:
+            continue  # a blank line is not a record
+        read += 1
+        if bad_lines:
+            hit = [n for n in range(start, end + 1) if n in bad_lines]
+            bad_lines.difference_update(n for n in list(bad_lines) if n <= end)
+            if hit:
                 rejects.append(
                     Reject(
                         start,
                         None,
-                        E.BAD_CSV_ROW,
-                        f"{len(record)} fields where the header has {width} ({span})",
+                        E.INVALID_UTF8,
+                        f"invalid UTF-8 on line {hit[0]}",
                         bounded(",".join(record), limit),
                     )
                 )
                 continue
-            for n, i in index.items():
-                # CSV cannot tell null from empty: an empty cell is null.
-                columns[n].append(record[i] if record[i] != "" else None)
-            rows.append(start)
-            text_chars += sum(map(len, record))
-            if len(rows) >= options.batch_rows or text_chars >= CSV_BATCH_CHARS:
-                text_chars = 0
-                yield flush()
-        yield flush()
+        if len(record) != width:
+            span = f"lines {start}-{end}" if end > start else f"line {start}"
+            rejects.append(
+                Reject(
+                    start,
+                    None,
+                    E.BAD_CSV_ROW,
+                    f"{len(record)} fields where the header has {width} ({span})",
+                    bounded(",".join(record), limit),
+                )
+            )
+            continue
+        for n, i in index.items():
+            # CSV cannot tell null from empty: an empty cell is null.
+            columns[n].append(record[i] if record[i] != "" else None)
+        rows.append(start)
+        text_chars += sum(map(len, record))
+        if len(rows) >= options.batch_rows or text_chars >= CSV_BATCH_CHARS:
+            text_chars = 0
+            yield flush()
+    yield flush()
 
 
 # --- JSON Lines -------------------------------------------------------------------------
@@ -403,7 +567,8 @@ def _blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, int, int]
             line += block.count(b"\n")
 
 
-def _nonblank_line_numbers(block: bytes, first_line: int) -> np.ndarray:
+def _nonblank_line_numbers(block: bytes, first_line: int) -> tuple[np.ndarray, int]:
+    """(numbers of the non-blank lines, length of the longest line)."""
     buf = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)  # the block always ends with "\n"
     starts = np.concatenate(([0], ends[:-1] + 1))
@@ -412,7 +577,7 @@ def _nonblank_line_numbers(block: bytes, first_line: int) -> np.ndarray:
     nonempty = lengths > 0
     cr[nonempty] = buf[ends[nonempty] - 1] == 13
     numbers = first_line + np.arange(len(ends), dtype=np.int64)
-    return numbers[(lengths - cr) > 0]
+    return numbers[(lengths - cr) > 0], int(lengths.max(initial=0))
 
 
 def _parse_lines(block: bytes, first_line: int, raw_limit: int) -> Iterator[tuple[int, Any]]:
@@ -463,6 +628,7 @@ def iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Itera
 
 
 SPLIT_MIN_LINES = 64  # below this a failing block is parsed line by line
+JSON_PARSE_BLOCK = 1 << 20  # pyarrow parses a block's 1 MB pieces on all cores
 
 
 def _iter_jsonl(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
@@ -479,14 +645,15 @@ def _parse_block(
     """Fast path: the whole block in one vectorised parse.  A block that fails (a bad
     line, bad bytes, a type that changes) is halved until the bad lines are isolated
     in small pieces, which alone are parsed line by line."""
-    numbers = _nonblank_line_numbers(block, first_line)
+    numbers, longest = _nonblank_line_numbers(block, first_line)
     if len(numbers) == 0:
         yield RawBatch(None, [], 0, 0)
         return
     try:
         table = pajson.read_json(
             io.BytesIO(block),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
+            # No line may straddle two of pyarrow's blocks: they are at least the longest line.
+            read_options=pajson.ReadOptions(use_threads=True, block_size=max(JSON_PARSE_BLOCK, longest + 2)),
             parse_options=parse,
         )
         if table.num_rows != len(numbers):
