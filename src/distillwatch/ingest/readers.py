@@ -287,13 +287,13 @@ def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterat
         width = len(header)
         line = header_lines + 1
         last_pos = 0
-        for block, quoting_plain in _csv_blocks(stream, options.json_block_bytes):
+        for block, quoting_plain, newlines in _csv_blocks(stream, options.json_block_bytes):
             if not quoting_plain:
                 # A quote the block cut cannot account for: from here on, Python alone.
                 rest = itertools.chain(io.BytesIO(block), stream)
                 yield from _csv_python(rest, line, width, index, options, raw)
                 return
-            table = _csv_plain_block(block, line, header, width, index)
+            table = _csv_plain_block(block, line, header, width, index, newlines)
             batches = (
                 [RawBatch(table, [], table.num_rows, 0)]
                 if table is not None
@@ -303,7 +303,7 @@ def _iter_csv(source: Source, spec: TableSpec, options: IngestOptions) -> Iterat
             batches[0].bytes_done = pos - last_pos
             last_pos = pos
             yield from batches
-            line += block.count(b"\n")
+            line += newlines
 
 
 def _csv_header(source: Source, stream: IO[bytes]) -> tuple[list[str], int]:
@@ -326,8 +326,8 @@ def _csv_header(source: Source, stream: IO[bytes]) -> tuple[list[str], int]:
     return [h.strip().lstrip("\ufeff") for h in header], reader.line_num
 
 
-def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """(block of whole records, whether its quoting is plain RFC 4180).
+def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[tuple[bytes, bool, int]]:
+    """(block of whole records, whether its quoting is plain RFC 4180, its newlines).
 
     A block ends at the last newline outside quotes, counted by quote parity.  Parity
     matches how Python's ``csv`` reads only when every quote opens a field, closes
@@ -338,22 +338,24 @@ def _csv_blocks(stream: IO[bytes], block_bytes: int) -> Iterator[tuple[bytes, bo
     while True:
         chunk = stream.read(block_bytes)
         data = carry + chunk
+        buf = np.frombuffer(data, dtype=np.uint8)
+        quotes = np.flatnonzero(buf == QUOTE)
+        newlines = np.flatnonzero(buf == NEWLINE)
         if not chunk:
             if data:
-                yield data, _plain_quotes(np.frombuffer(data, dtype=np.uint8), len(data))
+                yield data, _plain_quotes(buf, quotes, len(data)), len(newlines)
             return
-        buf = np.frombuffer(data, dtype=np.uint8)
-        parity = np.bitwise_xor.accumulate((buf == QUOTE).view(np.uint8))
-        ends = np.flatnonzero((buf == NEWLINE) & (parity == 0))
-        if len(ends) == 0:
+        # A newline is outside quotes when an even number of quotes precede it.
+        outside = newlines[(np.searchsorted(quotes, newlines) & 1) == 0] if len(quotes) else newlines
+        if len(outside) == 0:
             if len(data) > CSV_CARRY_LIMIT:  # an open quote that never closes
-                yield data, False
+                yield data, False, len(newlines)
                 return
             carry = data
             continue
-        cut = int(ends[-1]) + 1
-        plain = _plain_quotes(buf, cut, parity)
-        yield data[:cut], plain
+        cut = int(outside[-1]) + 1
+        plain = _plain_quotes(buf, quotes[quotes < cut], cut)
+        yield data[:cut], plain, int(np.searchsorted(newlines, cut))
         if not plain:
             return  # the caller reads on from the stream, which holds what follows data
         carry = data[cut:]
@@ -363,35 +365,32 @@ QUOTE, NEWLINE, COMMA, CR = 34, 10, 44, 13
 CSV_CARRY_LIMIT = 64 << 20
 
 
-def _plain_quotes(buf: np.ndarray, end: int, parity: np.ndarray | None = None) -> bool:
-    """Every quote in ``buf[:end]`` opens a field (after a comma or a line start),
-    closes one (before a comma or a line end), or doubles a neighbour: then a newline
-    at even quote parity is a record boundary for Python's ``csv`` too."""
-    buf = buf[:end]
-    quotes = np.flatnonzero(buf == QUOTE)
+def _plain_quotes(buf: np.ndarray, quotes: np.ndarray, end: int) -> bool:
+    """Every quote in ``buf[:end]`` (at positions ``quotes``) opens a field (after a
+    comma or a line start), closes one (before a comma or a line end), or doubles a
+    neighbour: then a newline at even quote parity is a record boundary for Python's
+    ``csv`` too."""
     if len(quotes) == 0:
         return True
-    if parity is None:
-        parity = np.bitwise_xor.accumulate((buf == QUOTE).view(np.uint8))
     before = np.where(quotes > 0, buf[np.maximum(quotes - 1, 0)], NEWLINE)
     after = np.where(quotes + 1 < end, buf[np.minimum(quotes + 1, end - 1)], NEWLINE)
-    opens = parity[quotes] == 1
+    opens = np.arange(len(quotes)) % 2 == 0  # the 1st, 3rd, ... quote leaves parity odd
     ok_open = np.isin(before, (COMMA, NEWLINE, QUOTE))
     ok_close = np.isin(after, (COMMA, NEWLINE, CR, QUOTE))
     return bool(np.all(np.where(opens, ok_open, ok_close)))
 
 
 def _csv_plain_block(
-    block: bytes, first_line: int, header: list[str], width: int, index: dict[str, int]
+    block: bytes, first_line: int, header: list[str], width: int, index: dict[str, int], newlines: int
 ) -> pa.Table | None:
     """The block's records parsed by pyarrow, or None when Python must read it.
 
     pyarrow is used only where it reads exactly as Python's ``csv`` does: valid
     UTF-8, no NUL, no lone carriage return, no blank line, every record as wide
-    as the header, and as many physical lines as the records account for.  Row
-    numbers are the line each record starts on.
+    as the header, and as many physical lines (``newlines`` counts them) as the
+    records account for.  Row numbers are the line each record starts on.
     """
-    if b"\x00" in block or block.count(b"\r") != block.count(b"\r\n"):
+    if b"\x00" in block or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
         return None
     if block.startswith((b"\n", b"\r\n")) or b"\n\n" in block or b"\n\r\n" in block:
         return None  # a blank line (or one inside a quoted value: rare, and Python reads both right)
@@ -423,7 +422,7 @@ def _csv_plain_block(
         return None  # invalid UTF-8, an unterminated quote, ...
     if ragged or table.num_rows == 0:
         return None
-    lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    lines = newlines + (0 if block.endswith(b"\n") else 1)
     spans = np.ones(table.num_rows, dtype=np.int64)
     if lines != table.num_rows:  # some quoted values hold newlines
         for col in table.columns:

@@ -271,6 +271,13 @@ class Validator:
             and (pa.types.is_timestamp(f.type) or pa.types.is_integer(f.type))
             and _is_text(clean.schema.field(f.name).type)
         ]
+        # Text integers that are plain digits (CSV's usual case) need no SQL: Arrow casts them.
+        plain_ints = {
+            name: pc.cast(clean[name], pa.int64())
+            for name in text_parse
+            if pa.types.is_integer(spec.field(name).type) and _plain_digits(clean[name])
+        }
+        text_parse = [name for name in text_parse if name not in plain_ints]
         parsed = self._parse_text(clean, text_parse) if text_parse else None
         required: list[_Check] = []
         checks: list[_Check] = []
@@ -314,7 +321,9 @@ class Validator:
                 )
                 values[f.name] = value
             elif pa.types.is_integer(f.type):
-                if text:
+                if f.name in plain_ints:
+                    values[f.name] = plain_ints[f.name]
+                elif text:
                     not_int = present & _mask(parsed[f"{f.name}__notint"])
                     out = present & _mask(parsed[f"{f.name}__range"])
                     checks.append(_Check(not_int, E.WRONG_TYPE, f.name, f"{f.name} is not an integer"))
@@ -398,6 +407,11 @@ def _same(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> bool:
     a = a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])
     b = b if isinstance(b, pa.ChunkedArray) else pa.chunked_array([b])
     return a.type == b.type and a.equals(b)
+
+
+def _plain_digits(col: pa.ChunkedArray) -> bool:
+    """Every value is null or 1 to 18 ASCII digits: a non-negative int64, read as the SQL would."""
+    return bool(pc.all(pc.match_substring_regex(col, "^[0-9]{1,18}$")).as_py() is not False)
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
