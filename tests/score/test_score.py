@@ -90,27 +90,97 @@ def test_calibrated_threshold() -> None:
     assert calibrated_threshold(np.array([]), 0.01) == 1.0
 
 
-def test_extension_needs_every_harvest_family_that_ties_the_members() -> None:
-    from distillwatch.score.accounts import _extend
-    from distillwatch.score.campaigns import CampaignEvidence
+def _profile_population(rng: np.random.Generator, n: int = 600) -> np.ndarray:
+    """Raw measurements (accounts x 7): a fleet (0-39) with a shared profile, ordinary customers elsewhere."""
+    raw = np.column_stack([rng.uniform(0, 0.05, n), rng.exponential(3.0, n), rng.uniform(0, 0.1, n),
+                           rng.uniform(0, 0.2, n), rng.uniform(0, 1, n)])
+    raw[:40, 0] = rng.uniform(0.15, 0.3, 40)  # the fleet asks for reasoning in 15-30% of its prompts,
+    raw[:40, 1] = rng.uniform(20, 30, 40)  # sends 20-30 exchanges a day,
+    raw[:40, 2] = rng.uniform(0.6, 0.9, 40)  # moved most of its traffic to a new release
+    raw[:40, 3] = rng.uniform(0.3, 0.5, 40)  # and shares templates with other accounts;
+    extra = rng.uniform(0, 1, (n, 2))  # two more traits the fleet shares (steady days, one-shot turns)
+    extra[:40] = rng.uniform(0.9, 1.0, (40, 2))
+    return np.column_stack([raw, extra])
 
-    members = list(range(10))
+
+def test_profile_ratio_separates_the_fleet_from_the_population() -> None:
+    from distillwatch.score.profile import binned, profile_bar, profile_llr
+
+    rng = np.random.default_rng(1)
+    raw = _profile_population(rng)
+    n = len(raw)
+    member = np.zeros(n, dtype=bool)
+    member[:30] = True  # community detection found 30 of the 40
+    member[100:105] = True  # and swept in 5 ordinary customers
+    population = ~member
+    llr = profile_llr(binned(raw, [population, member], 8), member, population, iterations=3)
+    bar = profile_bar(0.001, int(member.sum()), n)
+    assert (llr[:30] >= bar).all()  # members, each judged without its own values
+    assert (llr[30:40] >= bar).all()  # the rest of the fleet resembles them
+    assert (llr[100:105] < 0).all()  # swept-in customers do not: re-weighting drops them from the profile
+    assert (llr[200:] < bar).all()
+
+
+def test_profile_bar_needs_more_for_a_smaller_campaign() -> None:
+    from distillwatch.score.profile import profile_bar
+
+    assert profile_bar(0.001, 10, 10_000) > profile_bar(0.001, 1_000, 10_000) > 0
+    assert profile_bar(0.01, 100, 10_000) < profile_bar(0.001, 100, 10_000)
+
+
+def test_quantile_bins_keep_nan_apart_and_resolve_both_groups() -> None:
+    from distillwatch.score.profile import quantile_bins
+
+    raw = np.array([0.0] * 90 + [0.2] * 5 + [0.25] * 5 + [np.nan])
+    population = np.arange(101) < 90
+    campaign = (np.arange(101) >= 90) & (np.arange(101) < 100)
+    bins, n_bins = quantile_bins(raw, [population, campaign], 4)
+    assert bins[-1] == n_bins - 1  # not measured: its own bin
+    assert len({bins[0], bins[90], bins[95]}) == 3  # 0, 0.2 and 0.25 are told apart
+
+
+def _fleet_graph(n: int, fleet: list[int], recruits: dict[int, list[str]]):
+    """Typed edges: the fleet linked in content and behaviour; each recruit linked to every fleet member by the
+    families given."""
     s, d, f = [], [], []
     for fam_name in ("content", "behaviour"):
-        cs, cd, cf = _clique(members, fam_name)
+        cs, cd, cf = _clique(fleet, fam_name)
         s, d, f = s + cs, d + cd, f + cf
-    for m in members:  # account 10 shares the members' prompts only; 11 also moved to a release with them
-        s, d, f = s + [10, 11, 11], d + [m, m, m], f + ["content", "content", "behaviour"]
-    src, dst, fam = np.array(s), np.array(d), np.array(f)
-    w = np.ones(len(src))
-    ev = CampaignEvidence(
-        community=0, size=10, evidence={}, link_coverage={}, member_mean={}, families=[], org_share=0.0,
-        statistic=1.0, null_threshold=0.0, confidence=1.0, is_campaign=True,
-        attachment=np.ones(10), members=np.array(members),
-    )
-    combined = (src, dst, w * 2)
-    loose, _ = _extend(ev, combined, 12, 0.1)
-    assert {10, 11} <= set(loose.tolist())  # by combined weight alone both join
-    strict, attach = _extend(ev, combined, 12, 0.1, typed_edges=(src, dst, w, fam))
-    assert set(strict.tolist()) == set(members) | {11}
-    assert len(attach) == len(strict)
+    for r, fams in recruits.items():
+        for m in fleet:
+            for fam_name in fams:
+                s, d, f = s + [r], d + [m], f + [fam_name]
+    return np.array(s), np.array(d), np.array(f)
+
+
+def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
+    rng = np.random.default_rng(2)
+    raw = _profile_population(rng)
+    n = len(raw)
+    fleet = list(range(30))
+    # 30-34: the rest of the fleet, tied loosely in both families; 35: fleet-like but tied by prompts only;
+    # 300: an ordinary customer tied in both families (a shared prompt library, the same release day).
+    recruits = {30: ["content", "behaviour"], 31: ["content", "behaviour"], 32: ["content", "behaviour"],
+                33: ["content", "behaviour"], 34: ["content", "behaviour"], 35: ["content"], 300: ["content", "behaviour"]}
+    src, dst, famv = _fleet_graph(n, fleet, recruits)
+    ones = np.ones(len(src))
+    membership = np.full(n, -1)
+    membership[fleet] = 0
+    fam = {f: np.zeros(n) for f in ("behaviour", "content", "infrastructure", "registration", "coordination")}
+    fam["content"][:40] = 0.6
+    fam["behaviour"][:40] = 0.6
+    evidence = assess_communities(membership, fam, src, dst, ones, famv, np.full(n, -1), CommunityRules())
+    assert evidence[0].is_campaign
+    values = np.column_stack([fam["content"], fam["behaviour"]] + [np.zeros(n)] * 5)
+    families = ["content", "behaviour", "behaviour", "coordination", "content", "behaviour", "behaviour"]
+    signals = AccountSignals(ids=list("abcdefg"), families=families, weights=np.ones(7), values=values, raw=raw,
+                             reasons=[pa.array([None] * n, pa.string())] * 7)
+    s = score_accounts(signals, evidence, target_fpr=0.001, suspect_factor=10, own_cap=0.6,
+                       edges=(src, dst, ones), typed_edges=(src, dst, ones, famv), extend_attachment=0.01)
+    # Members and tied fleet accounts join (an account at the very edge of the fleet's range may fall short:
+    # each is judged against the others only).
+    assert (s.community[:35] == 0).sum() >= 33
+    assert (s.community[36:] == -1).all()
+    assert s.community[35] == -1  # resembles the fleet but did not move with it
+    assert s.community[300] == -1  # tied, but an ordinary customer
+    assert "log-likelihood ratio" in s.reasons[31].as_py()

@@ -3,7 +3,9 @@
 score = 1 - (1 - own) x (1 - campaign), where ``own`` is the account's own
 evidence (the mean of its strongest signal families, capped so that no single
 account is called an attack without coordination) and ``campaign`` is its
-campaign's confidence times how firmly the account is attached to it.
+campaign's confidence when the account fits the campaign's profile (``profile.py``:
+it resembles the campaign's members more than the population, beyond a
+calibrated bar) and is tied to the others by two families of links.
 
 Thresholds are not constants: they are quantiles of the score over the accounts
 outside any campaign (the bulk of the traffic, which is overwhelmingly benign),
@@ -21,8 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence
+from distillwatch.score.profile import binned, profile_bar, profile_llr
 from distillwatch.signals import AccountSignals
-from distillwatch.signals.base import join_present
+from distillwatch.signals.base import join_present, num, words
 
 MAX_REASONS = 4
 
@@ -69,53 +72,59 @@ def _link_families(
     return count
 
 
-def _extend(
-    ev: CampaignEvidence,
-    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
-    n: int,
-    min_attachment: float,
-    typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-    covered_at: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The campaign's members plus outside accounts tied to them as firmly as a typical member.
+def _tied_like_the_members(
+    candidates: np.ndarray, fits: np.ndarray, typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n: int,
+    covered_at: float,
+) -> np.ndarray:
+    """1 for candidates tied to the fitting members (``fits``: the community's members that fit its profile) in every
+    harvest family (content, behaviour) whose links tie the median fitting member (strength >= ``covered_at``), else 0.
 
-    Community detection cuts a large fleet at arbitrary places; an account left
-    just outside, whose links into the campaign weigh at least ``min_attachment``
-    of a median member's internal links, belongs to it.
+    A fleet's accounts are tied to each other the same way (their prompts *and* their synchronised move to a new
+    release); a customer who shares a few of its prompts but did not move with it is not one of them.
     """
-    src, dst, w = edges
-    inside = np.zeros(n, dtype=bool)
-    inside[ev.members] = True
-    tie = np.zeros(n)
-    into = inside[dst] & ~inside[src]
-    np.add.at(tie, src[into], w[into])
-    into = inside[src] & ~inside[dst]
-    np.add.at(tie, dst[into], w[into])
-    own_tie = np.zeros(n)
-    both = inside[src] & inside[dst]
-    np.add.at(own_tie, src[both], w[both])
-    np.add.at(own_tie, dst[both], w[both])
-    median = float(np.median(own_tie[ev.members])) if len(ev.members) else 0.0
-    if median <= 0:
-        return ev.members, ev.attachment
-    eligible = (tie / median) >= min_attachment
-    if typed_edges is not None:
-        # An outsider must be tied in every harvest family (content, behaviour) that ties a typical member:
-        # a developer who shares the fleet's prompts but did not move with it to a new release stays out.
-        t_src, t_dst, t_w, t_fam = typed_edges
-        for fam_name in HARVEST_FAMILIES:
-            sel = t_fam == fam_name
-            fam_tie, fam_own = np.zeros(n), np.zeros(n)
-            for a, b in ((t_src[sel], t_dst[sel]), (t_dst[sel], t_src[sel])):
-                w_sel = t_w[sel]
-                np.add.at(fam_tie, a[inside[b] & ~inside[a]], w_sel[inside[b] & ~inside[a]])
-                np.add.at(fam_own, a[inside[b] & inside[a]], w_sel[inside[b] & inside[a]])
-            if np.median(fam_own[ev.members]) >= covered_at:
-                eligible &= fam_tie >= covered_at
-    outside = np.flatnonzero(eligible & ~inside)
-    members = np.concatenate([ev.members, outside])
-    attachment = np.concatenate([ev.attachment, np.clip(tie[outside] / median, 0.0, 1.0)])
-    return members, attachment
+    src, dst, w, fam = typed_edges
+    fitting = np.zeros(n, dtype=bool)
+    fitting[candidates[fits]] = True
+    ok = np.ones(len(candidates))
+    if not fitting.any():
+        return ok
+    for fam_name in HARVEST_FAMILIES:
+        sel = fam == fam_name
+        tie = np.zeros(n)
+        for a, b in ((src[sel], dst[sel]), (dst[sel], src[sel])):
+            into = fitting[b]
+            np.add.at(tie, a[into], w[sel][into])
+        if np.median(tie[fitting]) >= covered_at:
+            ok *= tie[candidates] >= covered_at
+    return ok
+
+
+def _assign(
+    parts: np.ndarray, ratios: np.ndarray, bars: np.ndarray, campaigns: list[CampaignEvidence], min_accounts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each account to the campaign that gives it the largest part.
+
+    A campaign counts only if at least ``min_accounts`` accounts fit it (before the
+    campaigns compete for them: the two halves of one fleet, cut apart by community
+    detection, may claim the same accounts).  Returns per account: campaign part,
+    community id (-1 none), profile ratio and its bar (NaN outside campaigns).
+    """
+    n = parts.shape[1]
+    if not campaigns:
+        return np.zeros(n), np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, np.nan)
+    live = (parts > 0).sum(axis=1) >= min_accounts
+    masked = np.where(live[:, None], parts, 0.0)
+    best = masked.argmax(axis=0)
+    rows = np.arange(n)
+    part = masked[best, rows]
+    assigned = part > 0
+    ids = np.array([ev.community for ev in campaigns], dtype=np.int64)
+    return (
+        part,
+        np.where(assigned, ids[best], -1),
+        np.where(assigned, ratios[best, rows], np.nan),
+        np.where(assigned, bars[best, rows], np.nan),
+    )
 
 
 def calibrated_threshold(null_scores: np.ndarray, rate: float) -> float:
@@ -128,6 +137,21 @@ def calibrated_threshold(null_scores: np.ndarray, rate: float) -> float:
     return float(np.quantile(null_scores, 1.0 - rate, method="higher"))
 
 
+def relative_tie(members: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> np.ndarray:
+    """Every account's link weight into the campaign, relative to a median member's internal link weight.
+
+    Members: their internal weight; outsiders: the weight of their links to members.
+    """
+    src, dst, w = edges
+    inside = np.zeros(n, dtype=bool)
+    inside[members] = True
+    tie = np.zeros(n)
+    for a, b in ((src, dst), (dst, src)):
+        np.add.at(tie, a[inside[b]], w[inside[b]])
+    median = float(np.median(tie[members])) if len(members) else 0.0
+    return tie / median if median > 0 else np.zeros(n)
+
+
 def score_accounts(
     signals: AccountSignals,
     communities: list[CampaignEvidence],
@@ -136,61 +160,63 @@ def score_accounts(
     suspect_factor: float,
     own_cap: float,
     min_accounts: int = 3,
-    fit_floor: float = 0.4,
     org_codes: np.ndarray | None = None,
     org_discount: float = 1.0,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    extend_attachment: float = 0.5,
+    extend_attachment: float = 0.1,
     typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     covered_at: float = 0.5,
-    harvest_level: float = 0.3,
+    profile_bins: int = 8,
+    profile_iterations: int = 3,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
-    camp = np.zeros(n)
-    community = np.full(n, -1, dtype=np.int64)
-    fams = signals.family_scores()
     team_member = np.zeros(n)
     if org_codes is not None and np.any(org_codes >= 0):
         counts = np.bincount(org_codes[org_codes >= 0])
         team_member[org_codes >= 0] = counts[org_codes[org_codes >= 0]] >= 2
-    for ev in communities:
-        if not ev.is_campaign:
-            continue
-        members, attachment = ev.members, ev.attachment
-        if edges is not None:
-            members, attachment = _extend(ev, edges, n, extend_attachment, typed_edges, covered_at)
-        # A member counts in full only if it shows the campaign's harvest profile itself: an ordinary
-        # customer swept in by a shared address or client keeps its own, low, score.
-        # Judged in every harvest family the campaign shows (its members' mean at ``harvest_level``; at least
-        # its strongest): a heavy developer matches a fleet's volume and pivot but not its content.
-        profile = [f for f in HARVEST_FAMILIES if ev.member_mean[f] >= harvest_level] or [
-            max(HARVEST_FAMILIES, key=lambda f: ev.member_mean[f])
-        ]
-        fit = np.ones(len(members))
-        for fam_name in profile:
-            own_level = fams.get(fam_name, np.zeros(n))[members]
-            fam_fit = np.clip((own_level / max(ev.member_mean[fam_name], 1e-9) - fit_floor) / (1.0 - fit_floor), 0.0, 1.0)
-            fit = np.minimum(fit, fam_fit)
+    campaigns = [ev for ev in communities if ev.is_campaign]
+    in_campaign = np.zeros(n, dtype=bool)
+    for ev in campaigns:
+        in_campaign[ev.members] = True
+    # Per campaign and account: the campaign part of the score (0 = not a member) and the profile ratio.
+    parts = np.zeros((len(campaigns), n))
+    ratios = np.full((len(campaigns), n), np.nan)
+    bars = np.full((len(campaigns), n), np.nan)
+    for k, ev in enumerate(campaigns):
+        member = np.zeros(n, dtype=bool)
+        member[ev.members] = True
+        # Contrasted with the population: every account outside the campaigns.
+        columns = binned(signals.raw, [~in_campaign, member], profile_bins)
+        llr = profile_llr(columns, member, ~in_campaign & ~member, profile_iterations)
+        # Tied: linked to the members at least ``extend_attachment`` x as firmly as a median member is. Community
+        # detection cuts a loosely linked fleet at arbitrary places; a tied account that fits the profile belongs.
+        tie = relative_tie(ev.members, edges, n) if edges is not None else member.astype(np.float64)
+        tied = tie >= extend_attachment
+        # The prior odds of belonging: the campaign's share of the accounts, scaled down for an account tied
+        # less firmly than a median member.
+        bar = profile_bar(target_fpr, int(member.sum()), n) + np.log(1.0 / np.clip(tie, 1e-12, 1.0))
+        members = np.flatnonzero(member | tied)
+        # A member counts only if it fits the campaign's profile itself: an ordinary customer swept in by a
+        # shared address or a common prompt keeps its own, low, score.
+        fit = (llr[members] >= bar[members]).astype(np.float64)
+        if typed_edges is not None:
+            # Only recruits are held to it: community detection already found the members tied to each other.
+            like = _tied_like_the_members(members, (fit > 0) & member[members], typed_edges, n, covered_at)
+            fit *= np.where(member[members], 1.0, like)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
         # Each member should be tied to the others by two independent families of links (an address
-        # and a template, a payment and a sign-up burst...): one shared client library is not a fleet.
+        # and a template, a pivot and a prompt...): one shared client library is not a fleet.
         if typed_edges is not None:
             fit = fit * np.minimum(1.0, _link_families(members, typed_edges, n) / 2.0)
-        part = ev.confidence * attachment * fit
-        better = part > camp[members]
-        camp[members[better]] = part[better]
-        community[members[better & (fit > 0)]] = ev.community
-    # A campaign keeps its name only with enough members left after the fit: labels C001, C002...
-    # by retained members (most first), ties by community id, so a given input always names them alike.
+        parts[k, members] = ev.confidence * fit
+        ratios[k, members] = llr[members]
+        bars[k, members] = bar[members]
+    camp, community, resemblance, resemblance_bar = _assign(parts, ratios, bars, campaigns, min_accounts)
+    # Labels C001, C002... by members (most first), ties by community id, so a given input always names them alike.
     ids, counts = np.unique(community[community >= 0], return_counts=True)
-    small = ids[counts < min_accounts]
-    drop = np.isin(community, small)
-    camp[drop] = 0.0
-    community[drop] = -1
-    keep = counts >= min_accounts
-    order = sorted(zip(-counts[keep], ids[keep], strict=True))
+    order = sorted(zip(-counts, ids, strict=True))
     campaign_labels = {int(cid): f"C{i + 1:03d}" for i, (_, cid) in enumerate(order)}
     score = 1.0 - (1.0 - own) * (1.0 - camp)
 
@@ -203,7 +229,7 @@ def score_accounts(
     # Campaign members that fall under the attack bar stay suspects at least (they are linked).
     verdict[(community >= 0) & (verdict == "benign") & (camp > 0)] = "suspect"
 
-    reasons = _reasons(signals, community, communities, campaign_labels)
+    reasons = _reasons(signals, community, communities, campaign_labels, resemblance, resemblance_bar)
     return AccountScores(
         own=own,
         campaign_part=camp,
@@ -221,6 +247,8 @@ def _reasons(
     community: np.ndarray,
     communities: list[CampaignEvidence],
     campaign_labels: dict[int, str],
+    resemblance: np.ndarray,
+    resemblance_bar: np.ndarray,
 ) -> pa.Array:
     """Up to MAX_REASONS signal reasons (strongest first) and the campaign's, joined with '; '."""
     n = signals.values.shape[0]
@@ -231,10 +259,13 @@ def _reasons(
         if cid not in campaign_labels:
             continue
         fams = ", ".join(ev.families)
-        camp_text[community == cid] = (
-            f"member of campaign {campaign_labels[cid]} (evidence: {fams})"
-        )
-    parts.append(pa.array(camp_text, pa.string()))
+        camp_text[community == cid] = f"member of campaign {campaign_labels[cid]} (evidence: {fams}; resembles its members: "
+    fit_text = words(
+        "profile log-likelihood ratio ", num(np.nan_to_num(resemblance), 1), " against a bar of ",
+        num(np.nan_to_num(resemblance_bar), 1), ")",
+    )
+    member_text = pc.binary_join_element_wise(pa.array(camp_text, pa.string()), fit_text, "")
+    parts.append(member_text)
     if signals.values.shape[1]:
         contrib = signals.values * signals.weights
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :MAX_REASONS]

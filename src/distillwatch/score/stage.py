@@ -56,6 +56,7 @@ def score_stage(
         edges=(graph.pair_src, graph.pair_dst, graph.pair_weight),
         extend_attachment=cfg.link.extend_attachment,
         typed_edges=(graph.src, graph.dst, graph.strength, graph.family),
-        harvest_level=cfg.link.harvest_level,
+        profile_bins=cfg.score.profile_bins,
+        profile_iterations=cfg.score.profile_iterations,
     )
     return evidence, scores

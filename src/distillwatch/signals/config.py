@@ -30,7 +30,9 @@ class LinkSettings(BaseModel):
         0.5, gt=0.0, description="merge communities whose mutual edge density reaches this share of their inner density"
     )
     extend_attachment: float = Field(
-        0.5, ge=0.0, description="an outside account joins a campaign when tied to it this firmly (x a median member)"
+        0.1,
+        ge=0.0,
+        description="an outside account that fits a campaign's profile joins it when tied to it this firmly (x a median member)",
     )
     min_accounts: int = Field(3, ge=2, description="smallest community that can be a campaign")
     family_coverage: float = Field(
@@ -59,6 +61,10 @@ class ScoreSettings(BaseModel):
     )
     permutations: int = Field(60, ge=5, description="shuffles of the population per campaign size (null distribution)")
     seed: int = 0
+    profile_bins: int = Field(8, ge=2, le=100, description="population-quantile bins per signal in the member-fit profile")
+    profile_iterations: int = Field(
+        3, ge=1, le=20, description="rounds re-weighting members by their fit when learning a campaign's profile"
+    )
 
 
 class DetectionConfig(BaseModel):

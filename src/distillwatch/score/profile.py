@@ -1,0 +1,94 @@
+"""Member fit by the campaign's profile: does this account look like the campaign's members or like the population?
+
+At strong evasion no single account stands out (20% chain-of-thought prompts,
+human-like timing, a home address), but a campaign's members resemble *each
+other*: the same volume, the same pivot to a new release, the same share of
+reasoning requests.  An analyst who has found a campaign asks of each account
+tied to it "is this one of them?".  This module answers with a naive-Bayes
+log-likelihood ratio over every account signal's raw measurement:
+
+    llr(account) = sum over signals of ln P(bin | campaign members) / P(bin | population)
+
+* bins are quantiles of each raw measurement over the population and over the
+  campaign's members (``bins`` of each, merged, and one for "not measured"), so
+  every signal counts on the same footing whatever its unit, the bins adapt to
+  the traffic, and they resolve both the population's range and the campaign's;
+* the campaign's distribution is estimated from its members *leaving the
+  account itself out* (a member's own values never vouch for it), with
+  Laplace smoothing;
+* communities include a few ordinary customers swept in by shared links, so the
+  members are re-weighted by their posterior for ``iterations`` rounds (EM): the
+  profile becomes the fleet's, not the community's;
+* the population's distribution comes from the accounts outside every campaign.
+
+The decision is Bayes's: an account fits when its posterior odds of being one
+of the campaign's reach (1 - target FPR) : target FPR, with the campaign's share
+of the accounts as the prior odds (``profile_bar``).  Naive Bayes treats the
+signals as independent; correlated signals (volume and streaks) overstate the
+ratio, so the bar is a ranking cut more than an exact probability: the
+benchmark (``bench/detection.py``) measures the false positives it lets through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def quantile_bins(raw: np.ndarray, groups: list[np.ndarray], bins: int) -> tuple[np.ndarray, int]:
+    """Each account's bin of one raw measurement; NaN ("not measured") gets the last bin.
+
+    Edges: ``bins``-quantiles of each group of accounts (masks), merged, so there
+    is resolution both where the population lives and where the campaign does
+    (most accounts never ask for chain-of-thought: the population's quantiles
+    alone would put 2% and 20% in one bin).  Repeated edges collapse.  Returns
+    (bin per account, number of bins).
+    """
+    probs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+    edges = [np.quantile(raw[g & ~np.isnan(raw)], probs) for g in groups if np.any(g & ~np.isnan(raw))]
+    merged = np.unique(np.concatenate(edges)) if edges else np.zeros(0)
+    out = np.searchsorted(merged, np.nan_to_num(raw, nan=0.0), side="right")
+    n_bins = len(merged) + 2
+    return np.where(np.isnan(raw), n_bins - 1, out), n_bins
+
+
+def binned(raw: np.ndarray, groups: list[np.ndarray], bins: int) -> list[tuple[np.ndarray, int]]:
+    """Bins of every column of ``raw`` (accounts x measurements), edges from the quantiles of each group."""
+    return [quantile_bins(raw[:, j], groups, bins) for j in range(raw.shape[1])]
+
+
+def profile_llr(
+    columns: list[tuple[np.ndarray, int]],
+    members: np.ndarray,
+    population: np.ndarray,
+    iterations: int = 3,
+) -> np.ndarray:
+    """Log-likelihood ratio, campaign profile vs population, for every account.
+
+    ``columns``: binned measurements (``binned``); ``members``, ``population``:
+    boolean masks (disjoint).  Members are scored leaving themselves out.
+    """
+    n = len(members)
+    weight = members.astype(np.float64)
+    pop = population.astype(np.float64)
+    llr = np.zeros(n)
+    for _ in range(max(1, iterations)):
+        llr = np.zeros(n)
+        for b, n_bins in columns:
+            in_campaign = np.bincount(b, weights=weight, minlength=n_bins)
+            in_population = np.bincount(b, weights=pop, minlength=n_bins)
+            p_campaign = (in_campaign[b] - weight + 1.0) / (weight.sum() - weight + n_bins)
+            p_population = (in_population[b] - pop + 1.0) / (pop.sum() - pop + n_bins)
+            llr += np.log(p_campaign / p_population)
+        # Posterior with even prior odds among the members: swept-in customers lose their say in the profile.
+        weight = np.where(members, 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50))), 0.0)
+    return llr
+
+
+def profile_bar(target_fpr: float, members: int, accounts: int) -> float:
+    """The ratio an account needs: posterior odds of (1 - target FPR) : target FPR that it is one of the campaign's.
+
+    The prior is the campaign's share of the accounts (members : the others), so a
+    small campaign in a large population needs more resemblance than a large one.
+    """
+    prior_odds = max(members, 1) / max(accounts - members, 1)
+    return float(np.log((1.0 - target_fpr) / target_fpr) - np.log(prior_odds))
