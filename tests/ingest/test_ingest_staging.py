@@ -111,3 +111,24 @@ def test_staged_writer_reports_a_failed_write(tmp_path: Path) -> None:
     writer.write(pa.table({"b": pa.array(["not the schema"])}))
     with pytest.raises(ValueError):
         writer.close()
+
+
+@pytest.mark.parametrize("extra_column", [False, True])
+def test_hash_collision_without_duplicate_keys_keeps_every_row(
+    extra_column: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two different keys with one hash are compared as keys, and both kept."""
+    from distillwatch.ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "_repeated_hash", lambda hashes: True)
+    table = _contract_table()
+    _result, _src, staged, quarantine, counts = _run(table, tmp_path / "a", extra_column=extra_column)
+    assert quarantine == [] and counts["accepted"] == N and staged.equals(table)
+
+
+def test_repeated_hash_finds_repeats_only() -> None:
+    from distillwatch.ingest.pipeline import _repeated_hash
+
+    assert not _repeated_hash([np.array([1, 2], dtype=np.uint64), np.array([3], dtype=np.uint64)])
+    assert _repeated_hash([np.array([1, 2], dtype=np.uint64), np.array([2], dtype=np.uint64)])
+    assert not _repeated_hash([])

@@ -57,7 +57,7 @@ ROWMAP_SCHEMA = pa.schema(
 STAGED_PARQUET: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 STAGED_ROW_GROUP_ROWS = 262_144
 STAGED_ROW_GROUP_BYTES = 64 << 20  # ...or fewer rows when they carry long texts: bounds memory
-DEDUP_MEMORY = "4GB"  # DuckDB spills beyond this (keeps ingest's peak well under 8 GB)
+DEDUP_MEMORY = "4GB"  # when keys repeat, DuckDB groups them within this and spills beyond
 
 
 @dataclass
@@ -379,6 +379,7 @@ def _ingest_table(
     # address...): then the rows passed so far are written out and writing goes on.
     pristine = len(sources) == 1 and _contract_parquet(sources[0], spec, options)
     writer: _StagedWriter | None = None if pristine else _StagedWriter(tmp_path, spec.schema)
+    hashes: list[np.ndarray] = []  # 8 bytes per accepted row, to look for duplicate keys
     try:
         for index, source in enumerate(sources):
             adapter = options.adapter if options.adapter != "auto" else sniff_adapter(source)
@@ -402,6 +403,7 @@ def _ingest_table(
                         _replay_prefix(source, spec, options, counts.accepted, writer)
                     if v.accepted.num_rows:
                         rowmap.write_table(_segments(index, counts.accepted, v.rows))
+                        hashes.append(validator.key_hashes(v.accepted[spec.key]))
                         counts.accepted += v.accepted.num_rows
                         if writer is not None:
                             writer.write(v.accepted)
@@ -424,7 +426,9 @@ def _ingest_table(
             rowmap.close()
             validator.close()
     staged = sources[0].path if pristine else tmp_path
-    duplicates = _drop_duplicates(spec, staged, rowmap_path, out_path, stage, sources, qw, options)
+    duplicates = 0
+    if _repeated_hash(hashes):
+        duplicates = _drop_duplicates(spec, staged, rowmap_path, out_path, stage, sources, qw, options)
     if duplicates:
         counts.accepted -= duplicates
         counts.reject(spec.duplicate_reason, duplicates)
@@ -444,6 +448,17 @@ def _ingest_table(
             f"ingest accounting does not add up for {spec.name}: {counts.as_dict()}"
         )  # a bug, never input
     return counts.as_dict()
+
+
+def _repeated_hash(hashes: list[np.ndarray]) -> bool:
+    """Whether any hash occurs twice.  Equal keys have equal hashes, so False proves there
+    is no duplicate key; True (a duplicate, or rarely two keys whose hashes collide)
+    sends the keys themselves to be compared."""
+    if not hashes:
+        return False
+    ordered = np.sort(np.concatenate(hashes))
+    hashes.clear()
+    return bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _contract_parquet(source: Source, spec: TableSpec, options: IngestOptions) -> bool:
@@ -492,14 +507,6 @@ def _drop_duplicates(
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET temp_directory = ?", [str(stage / ".duckdb_tmp")])
         con.execute(f"SET memory_limit = '{DEDUP_MEMORY}'")
-        # Equal keys have equal hashes: grouping 8-byte hashes finds "no duplicates", the
-        # usual answer, at a fraction of the memory of grouping the keys themselves.
-        collisions = con.execute(
-            f"SELECT count(*) FROM (SELECT hash({key}) FROM read_parquet(?) GROUP BY 1 HAVING count(*) > 1)",  # noqa: S608
-            [str(staged)],
-        ).fetchone()[0]
-        if collisions == 0:
-            return 0
         con.execute(
             f"CREATE TEMP TABLE dup_keys AS SELECT {key} AS k, min(file_row_number) AS first_pos "  # noqa: S608
             f"FROM read_parquet(?, file_row_number = true) GROUP BY 1 HAVING count(*) > 1",

@@ -105,6 +105,14 @@ class Validator:
     def close(self) -> None:
         self.con.close()
 
+    def key_hashes(self, keys: pa.ChunkedArray) -> np.ndarray:
+        """64-bit hashes of the accepted keys: equal keys, equal hashes (duplicate search)."""
+        self.con.register("keys", pa.table({"k": keys}))
+        try:
+            return self.con.execute("SELECT hash(k) AS h FROM keys").fetchnumpy()["h"]
+        finally:
+            self.con.unregister("keys")
+
     # -- step 1: pyarrow --------------------------------------------------------------
 
     def _utf8_bad(self, col: pa.ChunkedArray) -> np.ndarray | None:
