@@ -111,7 +111,9 @@ def test_watch_processes_each_file_once(small_demo, tmp_path) -> None:
 
 def test_an_empty_first_slice_stores_nothing_and_scores_nobody(small_demo, tmp_path) -> None:
     _root, data = small_demo
-    res = run_increment(data / "exchanges.parquet", tmp_path / "s.duckdb", tmp_path / "o", since=_day(1), until=_day(2))
+    res = run_increment(
+        data / "exchanges.parquet", tmp_path / "s.duckdb", tmp_path / "o", since=_day(1), until=_day(2)
+    )
     c = res.counts["exchanges"]
     assert c["accepted"] == 0 and c["outside_slice"] == c["read"] - c["quarantined"]
     assert res.run_id is None and res.verdicts == {}
@@ -127,7 +129,13 @@ def test_a_failed_increment_leaves_the_state_as_it_was(small_demo, tmp_path, mon
         with store_mod.open_store(db, read_only=True) as store:
             return tuple(
                 store.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - constant names
-                for t in ("inc_partitions", "inc_request_ids", "inc_account_part", "inc_account_value", "inc_sample")
+                for t in (
+                    "inc_partitions",
+                    "inc_request_ids",
+                    "inc_account_part",
+                    "inc_account_value",
+                    "inc_sample",
+                )
             )
 
     state = before_state()
@@ -139,4 +147,26 @@ def test_a_failed_increment_leaves_the_state_as_it_was(small_demo, tmp_path, mon
     with pytest.raises(RuntimeError, match="disk full"):
         run_increment(days[1], db, tmp_path / "b", detect=False)
     assert before_state() == state
-    assert sorted(p.name for p in (tmp_path / "s.duckdb.parts").glob("part-*.parquet")) == ["part-000001.parquet"]
+    assert sorted(p.name for p in (tmp_path / "s.duckdb.parts").glob("part-*.parquet")) == [
+        "part-000001.parquet"
+    ]
+
+
+def test_window_days_keeps_only_recent_partitions(small_demo, tmp_path) -> None:
+    import ibis
+
+    from distillwatch.features.enrichment import Lists
+    from distillwatch.incremental.run import load_features
+
+    _root, data = small_demo
+    days = split_days(data / "exchanges.parquet", tmp_path / "days")[:3]
+    db = tmp_path / "s.duckdb"
+    for d in days:
+        run_increment(d, db, tmp_path / d.stem, detect=False)
+    last = pq.read_table(days[-1], columns=["account_id", "ts"])
+    as_of = last.column("ts").to_pylist()[-1]
+    with store_mod.open_store(db) as store:
+        feats, _state, report = load_features(store, ibis.duckdb.from_connection(store), Lists(), as_of, 0.5)
+    assert len(report.partitions) == 1
+    assert set(feats.accounts.column("account_id").to_pylist()) == set(last.column("account_id").to_pylist())
+    assert sum(feats.accounts.column("exchanges").to_pylist()) == last.num_rows
