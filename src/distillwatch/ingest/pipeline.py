@@ -478,7 +478,7 @@ def _replay_prefix(
     if rows == 0:
         return
     done = 0
-    pf = pq.ParquetFile(source.path)
+    pf = pq.ParquetFile(source.path, pre_buffer=False)
     for batch in pf.iter_batches(batch_size=options.batch_rows, columns=spec.names, use_threads=True):
         take = min(batch.num_rows, rows - done)
         writer.write(pa.Table.from_batches([batch.slice(0, take)]).cast(spec.schema))
@@ -556,7 +556,7 @@ def _drop_duplicates(
         drop = np.array([d[0] for d in details], dtype=np.int64)  # ascending
         offset = 0
         with pq.ParquetWriter(out_path, spec.schema, **STAGED_PARQUET) as writer:
-            for batch in pq.ParquetFile(staged).iter_batches(
+            for batch in pq.ParquetFile(staged, pre_buffer=False).iter_batches(
                 batch_size=options.batch_rows, columns=spec.names
             ):
                 n = batch.num_rows

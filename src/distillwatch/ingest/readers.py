@@ -235,7 +235,9 @@ def _dictionary_encoded(pf: pq.ParquetFile, names: list[str]) -> list[str]:
 
 def iter_parquet(source: Source, spec: TableSpec, options: IngestOptions) -> Iterator[RawBatch]:
     try:
-        pf = pq.ParquetFile(source.path)
+        # pre_buffer caches column chunks for the whole file as the iteration goes on
+        # (memory grew by ~50 bytes a row): off, memory stays flat at one row group.
+        pf = pq.ParquetFile(source.path, pre_buffer=False)
     except (pa.ArrowException, OSError) as e:
         raise UnreadableInputError(source.path, f"not a readable Parquet file ({e})") from None
     present = set(pf.schema_arrow.names)
@@ -243,7 +245,7 @@ def iter_parquet(source: Source, spec: TableSpec, options: IngestOptions) -> Ite
     columns = [n for n in spec.names if n in present]
     dictionary = _dictionary_encoded(pf, [n for n in columns if n in FREE_TEXT])
     if dictionary:
-        pf = pq.ParquetFile(source.path, read_dictionary=dictionary)
+        pf = pq.ParquetFile(source.path, read_dictionary=dictionary, pre_buffer=False)
     total_rows = max(pf.metadata.num_rows, 1)
     size = source.path.stat().st_size
     offset = 0
