@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -118,6 +119,8 @@ class Validator:
     def _utf8_bad(self, col: pa.ChunkedArray) -> np.ndarray | None:
         """Mask of values that are not valid UTF-8, or None when all are (the fast, usual case)."""
         if _is_text(col.type):
+            if all(data.max(initial=0) < 0x80 for data in _character_data(col)):
+                return None  # ASCII is valid UTF-8; one numpy scan instead of a full validation
             try:
                 col.validate(full=True)
                 return None
@@ -459,11 +462,16 @@ def _may_hold_nul(col: pa.ChunkedArray) -> bool:
     is an order of magnitude faster, and NULs are rare, so the exact per-value
     search only runs on the chunks that hold one.
     """
+    return any(data.size and not data.all() for data in _character_data(col))
+
+
+def _character_data(col: pa.ChunkedArray) -> Iterator[np.ndarray]:
+    """The character bytes of each chunk of a string column, as numpy views (no copy)."""
     for chunk in col.chunks:
         if len(chunk) == 0:
             continue
         width = 8 if pa.types.is_large_string(chunk.type) else 4
-        validity, offsets_buf, data_buf = chunk.buffers()[:3]
+        _validity, offsets_buf, data_buf = chunk.buffers()[:3]
         if data_buf is None:
             continue
         offsets = np.frombuffer(
@@ -472,10 +480,7 @@ def _may_hold_nul(col: pa.ChunkedArray) -> bool:
             count=len(chunk) + 1,
             offset=chunk.offset * width,
         )
-        data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        if data.size and not data.all():
-            return True
-    return False
+        yield np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
 def _row_dict(table: pa.Table, i: int) -> dict:
