@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         until: Annotated[str | None, typer.Option("--until", help="incremental: end of the slice (UTC, ISO 8601, exclusive)")] = None,
         reprocess: Annotated[bool, typer.Option("--reprocess", help="incremental: replace partitions the slice overlaps")] = False,
         window_days: Annotated[float | None, typer.Option("--window-days", min=0.01, help="incremental: features over the last N days (default: all retained)")] = None,
+        compact_days: Annotated[float | None, typer.Option("--compact-days", min=0.0, help="incremental: fold partitions older than N days into one (exact; they can no longer be reprocessed)")] = None,
     ) -> None:
         from distillwatch.features.enrichment import Lists
         from distillwatch.pipeline import STAGES, scan
@@ -82,7 +83,8 @@ def register(app: typer.Typer) -> None:
             os.environ["SPARK_MASTER"] = spark_master
         lists = Lists(network_paths=list(network_list or []), mmdb=mmdb, email_paths=list(email_list or []))
         if since is not None or until is not None:
-            _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess, window_days)
+            _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess,
+                         window_days, compact_days)
             return
         progress = Progress(
             TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} stages"),
@@ -112,7 +114,8 @@ def register(app: typer.Typer) -> None:
             raise
         _summary(result)
 
-    def _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess, window_days) -> None:
+    def _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess,
+                     window_days, compact_days) -> None:
         from distillwatch.incremental import IncrementError, run_increment
         from distillwatch.incremental.progress import increment_progress, parse_utc, print_increment
         from distillwatch.signals.config import ConfigError
@@ -131,7 +134,7 @@ def register(app: typer.Typer) -> None:
             with increment_progress(console) as on_stage:
                 result = run_increment(exchanges, db, out, accounts=accounts, since=t0, until=t1, reprocess=reprocess,
                                        config=config, target_fpr=target_fpr, lists=lists, window_days=window_days,
-                                       on_stage=on_stage)
+                                       compact_days=compact_days, on_stage=on_stage)
         except (IncrementError, ConfigError) as exc:
             _fail(console, str(exc))
         except FileNotFoundError as exc:

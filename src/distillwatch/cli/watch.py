@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", help="detection config YAML")] = None,
         target_fpr: Annotated[float | None, typer.Option("--target-fpr", min=1e-6, max=0.5, help="benign accounts flagged attack, at most")] = None,
         window_days: Annotated[float | None, typer.Option("--window-days", min=0.01, help="features over the last N days (default: all retained)")] = None,
+        compact_days: Annotated[float | None, typer.Option("--compact-days", min=0.0, help="fold partitions older than N days into one (exact; they can no longer be reprocessed)")] = None,
     ) -> None:
         from distillwatch.incremental import IncrementError
         from distillwatch.incremental.progress import print_increment
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 directory, db, out, accounts=accounts, interval=interval, once=once, settle_seconds=settle,
                 on_file=lambda p: err.print(f"increment: {escape(p.name)}"),
                 on_result=lambda p, r: print_increment(out_console, r),
-                config=config, target_fpr=target_fpr, window_days=window_days,
+                config=config, target_fpr=target_fpr, window_days=window_days, compact_days=compact_days,
             )  # fmt: skip
         except (IncrementError, ConfigError) as exc:
             fail(str(exc))

@@ -113,6 +113,8 @@ def gap_moments(parts: ir.Table) -> ir.Table:
     return out.select(
         "account_id",
         "overlapping",
+        "gaps",
+        "m2",
         gap_mean=out.acct_mean,
         gap_std=ibis.ifelse(out.gaps > 1, (out.m2 / (out.gaps - 1)).sqrt(), ibis.null("float64")),
     )
@@ -142,7 +144,7 @@ def volume_and_rate(state: StateTables) -> ir.Table:
         conversation_rows=p.conversation_rows.sum(),
     )
     days = state.hours.group_by("account_id").aggregate(active_days=state.hours.daynum.nunique())
-    j = base.join(days, "account_id").join(gap_moments(p), "account_id")
+    j = base.join(days, "account_id").join(gap_moments(p).select("account_id", "gap_mean", "gap_std"), "account_id")
     j = j.left_join(_distinct_count(values, "conversation", "conversations"), "account_id").select(
         ~s.endswith("_right")
     )

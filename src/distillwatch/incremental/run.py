@@ -31,6 +31,7 @@ from distillwatch.features import enrichment as enrich_bridge
 from distillwatch.features.build import enrich_addresses
 from distillwatch.features.content import text_fact_arrays
 from distillwatch.incremental import merge, partials
+from distillwatch.incremental.compact import compact
 from distillwatch.signals import load_config
 from distillwatch.signals.config import DetectionConfig
 
@@ -137,11 +138,13 @@ def run_increment(
     track: bool = True,
     report: bool = True,
     detect: bool = True,
+    compact_days: float | None = None,
 ) -> IncrementResult:
     """Process ``exchanges`` (or its slice ``[since, until)``) as one increment on top of the store ``db``.
 
     ``detect=False`` stores the partition's partials without running detection (a backfill: only the
-    last of a series of partitions needs the account-level stages).
+    last of a series of partitions needs the account-level stages).  ``compact_days``: first fold the
+    partitions that ended more than that many days before this one's end into one (``compact``).
     """
     from distillwatch import pipeline
 
@@ -169,6 +172,10 @@ def run_increment(
                     f"[{since.isoformat()}, {until.isoformat()}) overlaps partition(s) {clash} already processed; "
                     "pass --reprocess to replace them"
                 )
+            folded = [r[0] for r in _sql(store, "SELECT part_id FROM inc_partitions WHERE list_contains(?, part_id) "
+                                                "AND (compacted_into IS NOT NULL OR retained_path IS NULL)", [clash])]  # fmt: skip
+            if folded:
+                raise IncrementError(f"partition(s) {folded} were compacted and cannot be reprocessed one by one")
         else:
             clash = []
         part_id = int(_sql(store, "SELECT nextval('inc_part_seq')")[0][0])
@@ -192,6 +199,9 @@ def run_increment(
             raise
         for path in replaced:
             path.unlink(missing_ok=True)
+        if compact_days is not None:
+            with stages.stage("compact"):
+                compact(store, as_of - timedelta(days=compact_days))
         # Nothing stored yet (an empty first partition): there are no accounts to score.
         nothing = _sql(store, "SELECT count(*) FROM inc_account_part")[0][0] == 0
         if not detect or nothing:
@@ -368,7 +378,7 @@ def _release_hour_before(store, con, parts: list[int], release: float | None):
         r[0]
         for r in _sql(
             store,
-            "SELECT retained_path FROM inc_partitions WHERE list_contains(?, part_id) AND min_ts < ? AND max_ts >= ?",
+            "SELECT retained_path FROM inc_partitions WHERE list_contains(?, part_id) AND retained_path IS NOT NULL AND min_ts < ? AND max_ts >= ?",
             [parts, hour_end, hour_start],
         )
     ]
@@ -451,7 +461,7 @@ def load_features(
         r[0]
         for r in _sql(
             store,
-            "SELECT retained_path FROM inc_partitions WHERE list_contains(?, part_id) ORDER BY part_id",
+            "SELECT retained_path FROM inc_partitions WHERE list_contains(?, part_id) AND retained_path IS NOT NULL ORDER BY part_id",
             [parts],
         )
     ]

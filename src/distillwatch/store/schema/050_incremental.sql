@@ -135,3 +135,6 @@ CREATE TABLE IF NOT EXISTS inc_campaign_state (
     confidence    DOUBLE,
     updated_run   VARCHAR
 );
+
+-- Set on partitions folded by compaction (incremental/compact.py) into the partition named here.
+ALTER TABLE inc_partitions ADD COLUMN IF NOT EXISTS compacted_into BIGINT;
