@@ -132,3 +132,32 @@ def test_repeated_hash_finds_repeats_only() -> None:
     assert not _repeated_hash([np.array([1, 2], dtype=np.uint64), np.array([3], dtype=np.uint64)])
     assert _repeated_hash([np.array([1, 2], dtype=np.uint64), np.array([2], dtype=np.uint64)])
     assert not _repeated_hash([])
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_repeated_free_text_read_as_dictionary_gives_the_same_rows(dirty: bool, tmp_path: Path) -> None:
+    """Templated text is read as Arrow dictionaries and checked per distinct value;
+    the result equals reading the same rows stored without dictionary encoding."""
+    words = [
+        "refactor this",
+        "explain the proof",
+        "why",
+        "x" * 300 if dirty else "y",
+        "a\x00b" if dirty else "b",
+    ]
+    table = _contract_table()
+    prompts = pa.array([words[i % len(words)] for i in range(N)])
+    table = table.set_column(table.schema.get_field_index("prompt"), table.schema.field("prompt"), prompts)
+    outcomes = []
+    for use_dictionary in (True, False):
+        folder = tmp_path / str(use_dictionary)
+        folder.mkdir()
+        pq.write_table(table, folder / "e.parquet", use_dictionary=use_dictionary, row_group_size=250)
+        result = ingest(
+            folder / "e.parquet", work_dir=folder / "out", options=options(batch_rows=100, max_text_chars=200)
+        )
+        assert_adds_up(result)
+        outcomes.append((pq.read_table(result.exchanges_path), result.counts["exchanges"]))
+    assert outcomes[0][0].equals(outcomes[1][0]) and outcomes[0][1] == outcomes[1][1]
+    expected = {"truncated": {"prompt": N // 5}, "nul_stripped": {"prompt": N // 5}} if dirty else {}
+    assert {k: v for k, v in outcomes[0][1].items() if k in ("truncated", "nul_stripped") and v} == expected

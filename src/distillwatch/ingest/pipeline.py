@@ -401,10 +401,10 @@ def _ingest_table(
                         pristine = False
                         writer = _StagedWriter(tmp_path, spec.schema)
                         _replay_prefix(source, spec, options, counts.accepted, writer)
-                    if v.accepted.num_rows:
+                    if v.columns.num_rows:
                         rowmap.write_table(_segments(index, counts.accepted, v.rows))
-                        hashes.append(validator.key_hashes(v.accepted[spec.key]))
-                        counts.accepted += v.accepted.num_rows
+                        hashes.append(validator.key_hashes(v.columns[spec.key]))
+                        counts.accepted += v.columns.num_rows
                         if writer is not None:
                             writer.write(v.accepted)
                 advance(batch.bytes_done, f"{spec.name}: {source.path.name}")

@@ -18,6 +18,7 @@ quarantined rows (expected to be few) are ever touched one by one.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterator
@@ -72,7 +73,8 @@ def _is_bytes(t: pa.DataType) -> bool:
 
 @dataclass
 class Validated:
-    accepted: pa.Table  # exactly spec.schema
+    columns: pa.Table  # the accepted rows; free text may still be dictionary-encoded
+    schema: pa.Schema
     rows: pa.Array  # row numbers of the accepted rows, same order
     rejects: list[Reject]
     truncated: Counter[str] = field(default_factory=Counter)
@@ -80,6 +82,12 @@ class Validated:
     # Every row accepted with every value as it came in (types aside): the batch's
     # source rows are already the staged rows, so a file of such batches need not be rewritten.
     unchanged: bool = False
+
+    @functools.cached_property
+    def accepted(self) -> pa.Table:
+        """The accepted rows in exactly the contract schema (expands dictionaries, so
+        only computed when the rows are written)."""
+        return self.columns.cast(self.schema)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,16 @@ class Validator:
         # Naive timestamps are read as UTC: the session zone decides how DuckDB casts them.
         self.con.execute("SET TimeZone = 'UTC'")
         self._ip_cache: dict[str, str | None] = {}
+        # Fields some check reads; the others (free text) are only bounded and cleaned.
+        self._checked = {
+            f.name
+            for f in spec.fields
+            if f.required
+            or f.name in spec.ip_fields
+            or f.name in spec.country_fields
+            or pa.types.is_timestamp(f.type)
+            or pa.types.is_integer(f.type)
+        }
         self._min_ts = pa.scalar(options.min_ts, TS)
         self._max_ts = pa.scalar(options.max_ts, TS)
 
@@ -115,6 +133,27 @@ class Validator:
             self.con.unregister("keys")
 
     # -- step 1: pyarrow --------------------------------------------------------------
+
+    def _clean_dictionaries(self, table: pa.Table) -> set[str]:
+        """Free-text columns read as dictionaries whose distinct values need no change
+        (valid UTF-8, no NUL, within max_text_chars): they stay dictionaries, checked
+        once per distinct value instead of once per row, and are expanded only if
+        written out."""
+        keep = set()
+        for f in self.spec.fields:
+            if f.name not in table.column_names or f.name in self._checked:
+                continue
+            col = table[f.name]
+            if not pa.types.is_dictionary(col.type) or not pa.types.is_string(col.type.value_type):
+                continue
+            words = pa.chunked_array([c.dictionary for c in col.chunks], col.type.value_type)
+            if (
+                self._utf8_bad(words) is None
+                and not _may_hold_nul(words)
+                and (pc.max(pc.binary_length(words)).as_py() or 0) <= self.options.max_text_chars
+            ):
+                keep.add(f.name)
+        return keep
 
     def _utf8_bad(self, col: pa.ChunkedArray) -> np.ndarray | None:
         """Mask of values that are not valid UTF-8, or None when all are (the fast, usual case)."""
@@ -159,7 +198,7 @@ class Validator:
 
     def _prepare(self, table: pa.Table) -> tuple[pa.Table, pa.Table, list[Reject], Counter, Counter]:
         """(cleaned contract columns, the matching raw rows, rejects, truncated, nul_stripped)."""
-        table = _plain_types(table)
+        table = _plain_types(table, keep=self._clean_dictionaries(table))
         n = table.num_rows
         spec, limit = self.spec, self.options.max_text_chars
         drop = np.zeros(n, dtype=bool)
@@ -174,6 +213,8 @@ class Validator:
             want_ts = pa.types.is_timestamp(f.type)
             if pa.types.is_null(t):
                 col = pa.chunked_array([pa.nulls(n, pa.string())])
+            elif pa.types.is_dictionary(t):
+                pass  # free text already found clean, value by value (_clean_dictionaries)
             elif _is_text(t) or _is_bytes(t):
                 bad = self._utf8_bad(col)
                 if bad is not None:
@@ -225,7 +266,7 @@ class Validator:
         for f in spec.fields:
             col = clean.get(f.name)
             if col is None or not pa.types.is_string(f.type) or not _is_text(col.type):
-                continue
+                continue  # includes the clean dictionaries: nothing to strip or cut
             has_nul = (pc.sum(pc.match_substring(col, "\x00")).as_py() or 0) if _may_hold_nul(col) else 0
             if has_nul:
                 nul[f.name] += has_nul
@@ -407,9 +448,9 @@ class Validator:
                 and not nul
                 and all(_same(values[n], clean[n]) for n in clean.column_names if n in values)
             )
-        accepted = pa.table(columns, names=self.spec.names).cast(self.spec.schema)
+        accepted = pa.table(columns, names=self.spec.names)
         rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
-        return Validated(accepted, rows, rejects, truncated, nul, unchanged)
+        return Validated(accepted, self.spec.schema, rows, rejects, truncated, nul, unchanged)
 
 
 def _same(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> bool:
@@ -440,9 +481,12 @@ def _blank(col: pa.ChunkedArray) -> np.ndarray:
     return blank
 
 
-def _plain_types(table: pa.Table) -> pa.Table:
-    """Dictionary (pandas category) and view columns as plain arrays, which every kernel supports."""
+def _plain_types(table: pa.Table, keep: set[str]) -> pa.Table:
+    """Dictionary (pandas category) and view columns as plain arrays, which every kernel
+    supports; columns in ``keep`` stay dictionaries."""
     for i, f in enumerate(table.schema):
+        if f.name in keep:
+            continue
         t = f.type
         if pa.types.is_dictionary(t):
             t = t.value_type
