@@ -199,3 +199,23 @@ def test_set_band_keys_similar_sets_collide() -> None:
     assert not (by["a"] & by["c"])
     with pytest.raises(ValueError):
         set_band_keys(con, t, "x", num_perm=10, rows=4)
+
+
+def test_edges_are_the_same_on_every_run() -> None:
+    # Many keys per pair and a tight cap: any order dependence in the engine's sums would move a
+    # strength in its last bits, and with it a rank or a threshold decision.
+    rng = np.random.default_rng(3)
+    accounts = [f"a{i:04d}" for i in range(600)]
+    rows = [(accounts[int(i)], f"k{int(rng.integers(0, 400))}") for i in rng.integers(0, 600, 20_000)]
+    ids = _ids(*accounts)
+    runs = []
+    for attempt in range(2):
+        con = engine.connect()
+        keys = _keys(con, rows, f"kr{attempt}")
+        e = build_edges(
+            con, [_source("k", keys, max_partners=5, key_scale=0.3, weight=0.7)], ids, min_pair_weight=0.1
+        )
+        runs.append(e)
+    a, b = runs
+    for field in ("src", "dst", "kind", "strength", "weighted", "pair_src", "pair_dst", "pair_weight"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field

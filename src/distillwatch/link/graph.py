@@ -92,15 +92,48 @@ def account_index(con, account_ids: pa.Array, name: str = "dw_link_ids") -> ir.T
     return con.create_table(name, t, temp=True, overwrite=True)
 
 
-def _indexed(keys: ir.Table, ids: ir.Table, n_accounts: int) -> ir.Table:
-    """(account_id, key) -> (account_id, key, idx); accounts outside ``ids`` get distinct ids from ``n_accounts`` on."""
+def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Table:
+    """(account_id, key) -> (gid, idx, size, w, rank): one row per account and key shared by two or more.
+
+    ``idx`` is the account's position in ``ids`` (accounts outside it, known
+    only from registration records, get distinct positions from
+    ``n_accounts`` on), ``gid`` numbers the key groups, ``size`` counts the
+    group, ``w`` is its weight and ``rank`` the account's place in a
+    key-specific shuffle of the group.  Written as one chain over ``keys`` (no
+    self-joins): Spark prints a cached table's whole plan, once per
+    reference, when it caches what is built on it.
+    """
     keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
-    accounts = keys.select("account_id").distinct()
-    seen = accounts.join(ids, "account_id").select("account_id", "idx")
-    unseen = accounts.anti_join(ids, "account_id")
-    # ibis' row_number() counts from 0.
-    unseen = unseen.mutate(idx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32"))
-    return keys.join(seen.union(unseen, distinct=False), "account_id")
+    k = keys.left_join(ids, keys.account_id == ids.account_id).select(keys.account_id, keys.key, ids.idx)
+    unseen = ibis.window(group_by=k.idx.isnull(), order_by=k.account_id)
+    # ibis' dense_rank() counts from 0.
+    k = k.mutate(idx=ibis.coalesce(k.idx, (ibis.dense_rank().over(unseen) + n_accounts).cast("int32")))
+    k = k.mutate(
+        size=k.account_id.count().over(ibis.window(group_by="key")),
+        gid=ibis.dense_rank().over(order_by="key"),
+    )
+    k = k.filter(k.size >= 2)
+    n = max(n_accounts, 3)
+    idf = ((n / k.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
+    k = k.mutate(w=idf)
+    if opts.max_keys > 0:
+        rarest = ibis.window(group_by="idx", order_by=["size", "gid"])
+        k = k.filter(ibis.row_number().over(rarest) < opts.max_keys)
+        # The group's size for linking is who kept the key; its weight stays that of its full size.
+        k = k.mutate(size=k.idx.count().over(ibis.window(group_by="gid")))
+        k = k.filter(k.size >= 2)
+    # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.
+    order = ibis.window(group_by="gid", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
+    return k.select("gid", "idx", "size", "w", rank=ibis.row_number().over(order))
+
+
+# Sums of weights are taken in fixed point (2^-32 steps): an integer sum is the same in any order, so
+# the engine's parallel aggregation gives the same edges, ranks and threshold decisions on every run.
+FIXED_POINT = float(2**32)
+
+
+def _fixed_sum(x: ir.FloatingValue) -> ir.FloatingScalar:
+    return (x * FIXED_POINT).round().cast("int64").sum().cast("float64") / FIXED_POINT
 
 
 def key_edges(
@@ -110,65 +143,44 @@ def key_edges(
 
     Strength is 1 - exp(-key_scale x sum of the shared keys' weights), the
     noisy-or of the keys a pair shares; pairs sharing fewer than
-    ``opts.min_shared`` keys are dropped.  Only pairs of scanned accounts
-    (positions below ``n_accounts``) are returned.
+    ``opts.min_shared`` keys are dropped, and each account keeps its
+    ``opts.max_partners`` strongest pairs (a pair stays when either end keeps
+    it).  Only pairs of scanned accounts (positions below ``n_accounts``) are
+    returned.
     """
-    k = _indexed(keys, ids, n_accounts)
-    sizes = k.group_by("key").aggregate(size=_.count())
-    n = max(n_accounts, 3)
-    idf = ((n / sizes.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
-    sizes = sizes.filter(sizes.size >= 2)
-    # A number per key group, so the self-joins below compare integers rather than key strings.
-    sizes = sizes.mutate(w=idf, gid=ibis.row_number().over(order_by="key"))
-    k = k.join(sizes, "key")
-    if opts.max_keys > 0:
-        rarest = ibis.window(group_by="idx", order_by=["size", "gid"])
-        k = k.filter(ibis.row_number().over(rarest) < opts.max_keys)
-        # The group's size for linking is who kept the key; its weight stays that of its full size.
-        k = k.mutate(size=k.idx.count().over(ibis.window(group_by="gid")))
-        k = k.filter(k.size >= 2)
-    # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.
-    order = ibis.window(group_by="key", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
-    ranked = k.select("gid", "idx", "size", "w", rank=ibis.row_number().over(order))
-    k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
-
+    k = con.create_table(
+        f"dw_keyrank_{name}", _ranked_keys(keys, ids, n_accounts, opts), temp=True, overwrite=True
+    )
+    # Pairs are made in both directions (a, b) and (b, a), so each account can rank its own partners
+    # without a second pass over the pairs.
     small = k.filter(k.size <= opts.max_group)
     a, b = small.view(), small.view()
-    small_pairs = a.join(b, [a.gid == b.gid, a.idx < b.idx]).select(src=a.idx, dst=b.idx, w=a.w)
-
+    small_pairs = a.join(b, [a.gid == b.gid, a.idx != b.idx]).select(a=a.idx, b=b.idx, w=a.w)
     big = k.filter(k.size > opts.max_group)
-    offsets = ibis.memtable({"off": list(range(1, opts.neighbours + 1))})
-    reach = big.cross_join(offsets)
-    reach = reach.mutate(target=(reach["rank"] + reach.off) % reach.size)
+    # Member i reaches i+1..i+neighbours and i-1..i-neighbours of the shuffle: every circulant pair, once
+    # from each end (max_group >= 2 x neighbours keeps the two offsets distinct).
+    steps = [o for o in range(-opts.neighbours, opts.neighbours + 1) if o != 0]
+    reach = big.cross_join(ibis.memtable({"off": steps}))
+    reach = reach.mutate(target=(reach["rank"] + reach.off + reach.size) % reach.size)
     other = big.view()
     big_pairs = reach.join(other, [reach.gid == other.gid, reach.target == other["rank"]]).select(
-        src=ibis.least(reach.idx, other.idx), dst=ibis.greatest(reach.idx, other.idx), w=reach.w
+        a=reach.idx, b=other.idx, w=reach.w
     )
     pairs = small_pairs.union(big_pairs, distinct=False)
     # Positions past the scan's accounts belong to registration-only accounts: they counted in group sizes above.
-    pairs = pairs.filter((pairs.src != pairs.dst) & (pairs.dst < n_accounts))
-    agg = pairs.group_by(["src", "dst"]).aggregate(total=pairs.w.sum(), shared=_.count())
+    pairs = pairs.filter((pairs.a != pairs.b) & (pairs.a < n_accounts) & (pairs.b < n_accounts))
+    agg = pairs.group_by(["a", "b"]).aggregate(total=_fixed_sum(pairs.w), shared=_.count())
     if opts.min_shared > 1:
         agg = agg.filter(agg.shared >= opts.min_shared)
-    edges = agg.select("src", "dst", strength=1.0 - (-opts.key_scale * agg.total).exp())
+    ends = agg.select("a", "b", strength=1.0 - (-opts.key_scale * agg.total).exp())
     if opts.max_partners > 0:
-        edges = strongest_partners(edges, opts.max_partners)
-    return edges
-
-
-def strongest_partners(edges: ir.Table, k: int) -> ir.Table:
-    """The edges among each account's ``k`` strongest (ties broken by the partner's position)."""
-    ends = edges.select(a=edges.src, b=edges.dst, strength=edges.strength).union(
-        edges.select(a=edges.dst, b=edges.src, strength=edges.strength), distinct=False
-    )
-    order = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
-    ranked = ends.mutate(rank=ibis.row_number().over(order))
-    kept = ranked.filter(ranked["rank"] < k)
-    kept = kept.select(
-        src=ibis.least(kept.a, kept.b), dst=ibis.greatest(kept.a, kept.b), strength=kept.strength
+        strongest = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
+        ends = ends.filter(ibis.row_number().over(strongest) < opts.max_partners)
+    edges = ends.select(
+        src=ibis.least(ends.a, ends.b), dst=ibis.greatest(ends.a, ends.b), strength=ends.strength
     )
     # A pair both ends keep appears twice, with the same strength.
-    return kept.group_by(["src", "dst"]).aggregate(strength=kept.strength.max())
+    return edges.group_by(["src", "dst"]).aggregate(strength=edges.strength.max())
 
 
 def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_weight: float = 0.0) -> Edges:
@@ -194,7 +206,7 @@ def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_
         parts.append(con.create_table(f"dw_link_edges_{code}", typed_kind, temp=True, overwrite=True))
     typed = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
     typed = con.create_table("dw_link_typed", typed, temp=True, overwrite=True)
-    combined = typed.group_by(["src", "dst"]).aggregate(weight=typed.weighted.sum())
+    combined = typed.group_by(["src", "dst"]).aggregate(weight=_fixed_sum(typed.weighted))
     combined = combined.filter(combined.weight >= min_pair_weight)
     t = typed.order_by(["src", "dst", "kind"]).to_pyarrow()
     c = combined.order_by(["src", "dst"]).to_pyarrow()
