@@ -76,8 +76,8 @@ def _tied_like_the_members(
     candidates: np.ndarray, fits: np.ndarray, typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n: int,
     covered_at: float,
 ) -> np.ndarray:
-    """1 for candidates tied to the fitting members (``fits``: the community's members that fit its profile) in every
-    harvest family (content, behaviour) whose links tie the median fitting member (strength >= ``covered_at``), else 0.
+    """1 for candidates tied to the fitting accounts (``fits``: the candidates that fit the profile) in every harvest
+    family (content, behaviour) whose links tie the median fitting account (strength >= ``covered_at``), else 0.
 
     A fleet's accounts are tied to each other the same way (their prompts *and* their synchronised move to a new
     release); a customer who shares a few of its prompts but did not move with it is not one of them.
@@ -201,8 +201,9 @@ def score_accounts(
         # shared address or a common prompt keeps its own, low, score.
         fit = (llr[members] >= bar[members]).astype(np.float64)
         if typed_edges is not None:
-            # Only recruits are held to it: community detection already found the members tied to each other.
-            like = _tied_like_the_members(members, (fit > 0) & member[members], typed_edges, n, covered_at)
+            # Judged against every fitting account (a fleet's outlying accounts are tied to each other too), but only
+            # recruits are held to it: community detection already found the members tied to each other.
+            like = _tied_like_the_members(members, fit > 0, typed_edges, n, covered_at)
             fit *= np.where(member[members], 1.0, like)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
