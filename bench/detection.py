@@ -3,7 +3,7 @@
 Simulates each preset at each evasion level, scans it, evaluates against the
 labels and prints one table: recall and false-positive rate (verdict attack),
 recall counting suspects, AUROC, `attack` verdicts among the hard benign groups,
-and the scan's wall time.  Bars: recall >= 99% at FPR <= 0.1% (evasion none and
+benign accounts flagged `attack` per group, and the scan's wall time.  Bars: recall >= 99% at FPR <= 0.1% (evasion none and
 moderate), recall >= 90% at strong, and no university / coding-agent /
 batch-evaluation / reseller account flagged `attack`.
 
@@ -58,7 +58,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     table = Table(title="distillwatch detection benchmark", title_justify="left")
     for col in ("preset", "evasion", "accounts", "exchanges", "recall", "FPR", "precision", "recall+suspect",
-                "AUROC", "hard-group attacks", "scan s", "bar"):
+                "AUROC", "hard-group attacks", "FP by group", "scan s", "bar"):
         table.add_column(col, justify="left" if col in ("preset", "evasion", "bar") else "right")
     console = Console(width=200)
     for preset in args.presets:
@@ -68,8 +68,9 @@ def main() -> None:
             need = 0.90 if evasion == "strong" else 0.99
             ok = (m["recall"] or 0) >= need and (m["fpr"] or 0) <= 0.001 and r["hard"] == 0
             f = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
+            by_group = ", ".join(f"{g} {v['attack']}" for g, v in sorted(m["per_group"].items()) if v["attack"]) or "-"
             table.add_row(preset, evasion, f"{r['accounts']:,}", f"{r['exchanges']:,}", f(m["recall"]), f(m["fpr"]),
-                          f(m["precision"]), f(m["with_suspect"]["recall"]), f(m["auroc"]), str(r["hard"]),
+                          f(m["precision"]), f(m["with_suspect"]["recall"]), f(m["auroc"]), str(r["hard"]), by_group,
                           f"{r['seconds']:.1f}", "[green]met[/]" if ok else "[red]missed[/]")
             console.print(f"{preset}/{evasion}: recall {f(m['recall'])} fpr {f(m['fpr'])} in {r['seconds']:.1f}s")
     console.print(table)
