@@ -262,18 +262,22 @@ class _StagedWriter:
         try:
             with pq.ParquetWriter(self.path, self._schema, **STAGED_PARQUET) as writer:
                 while (table := self._queue.get()) is not None:
-                    writer.write_table(table, row_group_size=max(table.num_rows, 1))
+                    # Dictionary-encoded free text is expanded here, off the validating thread.
+                    writer.write_table(table.cast(self._schema), row_group_size=max(table.num_rows, 1))
         except BaseException as e:  # handed to the producer at its next write or close
             self._error = e
             while self._queue.get() is not None:  # unblock the producer until it closes
                 pass
 
     def write(self, table: pa.Table) -> None:
+        """Queue ``table``: the schema's columns, in order; text may be dictionary-encoded."""
         if self._error is not None:
             raise self._error
+        if self._pending and table.schema != self._pending[0].schema:
+            self._flush()  # a row group is one concatenation: one set of column types
         self._pending.append(table)
         self._pending_rows += table.num_rows
-        self._pending_bytes += table.nbytes
+        self._pending_bytes += _expanded_bytes(table)
         if self._pending_rows >= STAGED_ROW_GROUP_ROWS or self._pending_bytes >= STAGED_ROW_GROUP_BYTES:
             self._flush()
 
@@ -291,6 +295,20 @@ class _StagedWriter:
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _expanded_bytes(table: pa.Table) -> int:
+    """Bytes ``table`` takes once its dictionary columns are expanded (estimated from
+    the dictionaries' mean value size), so row groups are bounded by what is written."""
+    total = 0
+    for col in table.columns:
+        if pa.types.is_dictionary(col.type):
+            for chunk in col.chunks:
+                words = chunk.dictionary
+                total += chunk.indices.nbytes + len(chunk) * words.nbytes // max(len(words), 1)
+        else:
+            total += col.nbytes
+    return total
 
 
 _DONE = object()
@@ -406,7 +424,7 @@ def _ingest_table(
                         hashes.append(validator.key_hashes(v.columns[spec.key]))
                         counts.accepted += v.columns.num_rows
                         if writer is not None:
-                            writer.write(v.accepted)
+                            writer.write(v.columns)
                 advance(batch.bytes_done, f"{spec.name}: {source.path.name}")
             source_log.append(
                 {

@@ -18,7 +18,6 @@ quarantined rows (expected to be few) are ever touched one by one.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections import Counter
 from collections.abc import Iterator
@@ -73,8 +72,9 @@ def _is_bytes(t: pa.DataType) -> bool:
 
 @dataclass
 class Validated:
-    columns: pa.Table  # the accepted rows; free text may still be dictionary-encoded
-    schema: pa.Schema
+    # The accepted rows, the contract's columns in order; free text may still be
+    # dictionary-encoded (cast to contract.schema when written).
+    columns: pa.Table
     rows: pa.Array  # row numbers of the accepted rows, same order
     rejects: list[Reject]
     truncated: Counter[str] = field(default_factory=Counter)
@@ -82,12 +82,6 @@ class Validated:
     # Every row accepted with every value as it came in (types aside): the batch's
     # source rows are already the staged rows, so a file of such batches need not be rewritten.
     unchanged: bool = False
-
-    @functools.cached_property
-    def accepted(self) -> pa.Table:
-        """The accepted rows in exactly the contract schema (expands dictionaries, so
-        only computed when the rows are written)."""
-        return self.columns.cast(self.schema)
 
 
 @dataclass(frozen=True)
@@ -450,7 +444,7 @@ class Validator:
             )
         accepted = pa.table(columns, names=self.spec.names)
         rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
-        return Validated(accepted, self.spec.schema, rows, rejects, truncated, nul, unchanged)
+        return Validated(accepted, rows, rejects, truncated, nul, unchanged)
 
 
 def _same(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> bool:
