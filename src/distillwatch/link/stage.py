@@ -71,6 +71,7 @@ def link_accounts(
             key_scale=float(params["key_scale"]),
             min_shared=int(params.get("min_shared", 1)),
             max_partners=int(params.get("max_partners", EdgeOptions.max_partners)),
+            max_keys=int(params.get("max_keys", EdgeOptions.max_keys)),
         )
         sources.append(PairSource(sig.meta.id, sig.meta.family, float(weight), keys, opts))
     edges = build_edges(con, sources, account_ids, min_pair_weight=cfg.link.min_edge_weight)
