@@ -219,3 +219,17 @@ def test_edges_are_the_same_on_every_run() -> None:
     a, b = runs
     for field in ("src", "dst", "kind", "strength", "weighted", "pair_src", "pair_dst", "pair_weight"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
+
+
+def test_key_cap_keeps_each_accounts_rarest_keys() -> None:
+    con = engine.connect()
+    # "p" shares a rare key with "q" (group of 2) and common keys with 20 others (groups of 21).
+    rows = [("p", "rare"), ("q", "rare")] + [("p", f"common{j}") for j in range(3)]
+    rows += [(f"o{i:02d}", f"common{j}") for i in range(20) for j in range(3)]
+    ids = _ids("p", "q", *[f"o{i:02d}" for i in range(20)], *[f"f{i}" for i in range(100)])
+    capped = build_edges(con, [_source("k", _keys(con, rows, "kk"), max_keys=1, max_partners=0)], ids)
+    names = np.array(ids.to_pylist())
+    partners_of_p = set(names[capped.dst[capped.src == 0]].tolist())
+    assert partners_of_p == {"q"}  # p kept only its rarest key
+    full = build_edges(con, [_source("k", _keys(con, rows, "kn"), max_partners=0)], ids)
+    assert len(set(full.dst[full.src == 0].tolist())) == 21
