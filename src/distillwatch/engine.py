@@ -57,6 +57,8 @@ def connect(
         con = ibis.duckdb.connect(database=database, **config)
         # Ordered results make every stage deterministic (same input, same output).
         con.raw_sql("SET preserve_insertion_order = true")
+        # DuckDB's own progress bar writes to the terminal (and to logs) between the CLI's stage display.
+        con.raw_sql("SET enable_progress_bar = false")
         return con
     if engine == "spark":
         try:
