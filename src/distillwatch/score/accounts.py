@@ -65,9 +65,7 @@ def _link_families(
     pos[members] = np.arange(len(members))
     for f in np.unique(fam[both]):
         sel = both & (fam == f)
-        deg = np.zeros(n)
-        np.add.at(deg, src[sel], w[sel])
-        np.add.at(deg, dst[sel], w[sel])
+        deg = np.bincount(src[sel], weights=w[sel], minlength=n) + np.bincount(dst[sel], weights=w[sel], minlength=n)
         count += deg[members] >= covered_at
     return count
 
@@ -93,7 +91,7 @@ def _tied_like_the_members(
         tie = np.zeros(n)
         for a, b in ((src[sel], dst[sel]), (dst[sel], src[sel])):
             into = fitting[b]
-            np.add.at(tie, a[into], w[sel][into])
+            tie += np.bincount(a[into], weights=w[sel][into], minlength=n)
         if np.median(tie[fitting]) >= covered_at:
             ok *= tie[candidates] >= covered_at
     return ok
@@ -147,7 +145,7 @@ def relative_tie(members: np.ndarray, edges: tuple[np.ndarray, np.ndarray, np.nd
     inside[members] = True
     tie = np.zeros(n)
     for a, b in ((src, dst), (dst, src)):
-        np.add.at(tie, a[inside[b]], w[inside[b]])
+        tie += np.bincount(a[inside[b]], weights=w[inside[b]], minlength=n)
     median = float(np.median(tie[members])) if len(members) else 0.0
     return tie / median if median > 0 else np.zeros(n)
 
