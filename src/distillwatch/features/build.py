@@ -61,12 +61,21 @@ def join_on_account(left: ir.Table, right: ir.Table) -> ir.Table:
     return j.select(*[left[c] for c in left.columns], *[right[c] for c in right.columns if c != "account_id"])
 
 
-def enrich_addresses(con, ex: ir.Table, lists: enrichment.Lists) -> ir.Table:
-    """Per-address facts over distinct addresses, joined back; materialised once for later stages."""
+# Free text of an exchange: read only for the sampled rows (content) and by the stages that quote
+# prompts; never copied into the materialised exchanges (it is most of a log's bytes).
+TEXT_COLUMNS = ("prompt", "system", "response")
+
+
+def address_facts(con, ex: ir.Table, lists: enrichment.Lists) -> ir.Table:
+    """Per-address facts (``enrichment.IP_FACTS_SCHEMA``) of the distinct addresses of ``ex``, as a temp table."""
     ips = ex.select("ip").distinct().order_by("ip").to_pyarrow().column("ip").combine_chunks()
-    facts = enrichment.ip_facts(ips, lists)
-    ft = con.create_table("dw_ip_facts", facts, temp=True, overwrite=True)
-    joined = behaviour.with_time(ex).left_join(ft, "ip")
+    return con.create_table("dw_ip_facts", enrichment.ip_facts(ips, lists), temp=True, overwrite=True)
+
+
+def enrich_addresses(con, ex: ir.Table, lists: enrichment.Lists) -> ir.Table:
+    """Per-address facts over distinct addresses, joined back; materialised once, every column kept
+    (the incremental path retains and samples from it)."""
+    joined = behaviour.with_time(ex).left_join(address_facts(con, ex, lists), "ip")
     return con.create_table("dw_ex", joined, temp=True, overwrite=True)
 
 
@@ -77,10 +86,16 @@ def build_features(
     options: FeatureOptions | None = None,
 ) -> Features:
     options = options or FeatureOptions()
-    ex = enrich_addresses(con, exchanges, options.lists)
+    # Two views of the exchanges with address facts and time columns: ``source`` reads the input
+    # (every column, text included) each time it is queried, for the few reads that need text;
+    # ``ex`` is materialised without the text, for the many aggregations over every row.
+    source = behaviour.with_time(exchanges).left_join(address_facts(con, exchanges, options.lists), "ip")
+    ex = con.create_table("dw_ex", source.drop(*[c for c in TEXT_COLUMNS if c in source.columns]), temp=True, overwrite=True)
 
-    sample = content.sample_exchanges(ex, options.sample_per_account)
-    sample = con.create_table("dw_sample", sample, temp=True, overwrite=True)
+    # Ranked over the narrow rows, then the text of the (few) chosen rows read from the source; the
+    # chosen rows are a table first, so the join builds its hash on them, not on the source's text.
+    chosen = con.create_table("dw_sample_rows", content.sample_exchanges(ex, options.sample_per_account), temp=True, overwrite=True)
+    sample = con.create_table("dw_sample", content.with_texts(chosen, exchanges), temp=True, overwrite=True)
     facts, bands = content.text_facts(con, sample, options.minhash_perm, options.minhash_bands)
     facts = con.create_table("dw_facts", facts, temp=True, overwrite=True)
     bands = con.create_table("dw_bands", bands, temp=True, overwrite=True)
@@ -97,7 +112,8 @@ def build_features(
     ]
     hour_counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count())
     population = population_profile(ex, facts)
-    return assemble_features(parts, records, hour_counts, population, ex=ex, facts=facts, bands=bands)
+    # Later stages get ``source``: they quote campaign prompts, and each reads the exchanges only a few times.
+    return assemble_features(parts, records, hour_counts, population, ex=source, facts=facts, bands=bands)
 
 
 def assemble_features(

@@ -31,13 +31,24 @@ def sample_exchanges(ex: ir.Table, per_account: int) -> ir.Table:
     """Up to ``per_account`` exchanges per account, deterministic (ordered by a hash of request_id).
 
     The hash is MD5 because every engine computes it the same way (``hash()`` is engine-specific),
-    so DuckDB and Spark sample the same exchanges and reach the same verdicts.
+    so DuckDB and Spark sample the same exchanges and reach the same verdicts.  ``ex`` without text
+    columns gives the sample without them (add them with ``with_texts``).
     """
     w = ibis.window(group_by="account_id", order_by=[ex.request_id.hexdigest("md5"), ex.request_id])
     ranked = ex.mutate(rank=ibis.row_number().over(w))
-    return ranked.filter(ranked["rank"] < per_account).select(
-        "account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools"
-    )
+    keep = [c for c in ("account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools") if c in ex.columns]
+    return ranked.filter(ranked["rank"] < per_account).select(*keep)
+
+
+def with_texts(sample: ir.Table, texts: ir.Table) -> ir.Table:
+    """The sampled rows with their prompt and system prompt read from ``texts`` (the exchanges' source,
+    request ids unique per account as ingest guarantees): only the sampled rows' text is carried."""
+    text = texts.select("account_id", "request_id", "prompt", "system")
+    j = sample.join(text, [sample.account_id == text.account_id, sample.request_id == text.request_id])
+    return j.select(
+        account_id=sample.account_id, request_id=sample.request_id, prompt=text.prompt, system=text.system,
+        sec=sample.sec, daynum=sample.daynum, n_tools=sample.n_tools,
+    )  # fmt: skip
 
 
 def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tuple[ir.Table, ir.Table]:

@@ -1,0 +1,32 @@
+"""The content sample ranked over the narrow exchanges, with text read back, equals the sample taken
+from every column (the batch scan never copies free text into the materialised exchanges)."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillwatch import engine
+from distillwatch.features import behaviour, content
+from distillwatch.features.build import TEXT_COLUMNS, load_exchanges
+from tests.pipeline.conftest import build
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.mark.parametrize("per_account", [1, 5, 64])
+def test_narrow_sample_with_texts_equals_full_sample(paths, per_account: int) -> None:
+    con = engine.connect()
+    source = behaviour.with_time(load_exchanges(con, paths["exchanges"]))
+    full = content.sample_exchanges(source, per_account)
+    narrow = source.drop(*[c for c in TEXT_COLUMNS if c in source.columns])
+    assert "prompt" not in content.sample_exchanges(narrow, per_account).columns
+    joined = content.with_texts(content.sample_exchanges(narrow, per_account), source)
+    order = ["account_id", "request_id"]
+    expected = full.order_by(order).to_pyarrow()
+    got = joined.order_by(order).to_pyarrow()
+    assert got.column_names == expected.column_names
+    assert got.num_rows == expected.num_rows > 0
+    assert got.equals(expected)
