@@ -30,3 +30,16 @@ def test_narrow_sample_with_texts_equals_full_sample(paths, per_account: int) ->
     assert got.column_names == expected.column_names
     assert got.num_rows == expected.num_rows > 0
     assert got.equals(expected)
+
+
+def test_rows_are_the_exchanges_without_text(paths) -> None:
+    from distillwatch.features import build_features
+    from distillwatch.features.build import load_accounts
+
+    con = engine.connect()
+    f = build_features(con, load_exchanges(con, paths["exchanges"]), load_accounts(con, paths["accounts"]))
+    assert not set(TEXT_COLUMNS) & set(f.rows.columns)
+    assert "prompt" in f.ex.columns
+    assert set(f.rows.columns) == set(f.ex.columns) - set(TEXT_COLUMNS)
+    order = ["account_id", "request_id"]
+    assert f.rows.order_by(order).to_pyarrow().equals(f.ex.select(*f.rows.columns).order_by(order).to_pyarrow())

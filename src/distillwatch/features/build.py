@@ -34,6 +34,7 @@ class Features:
     ``facts``: the sampled exchanges with per-text facts, as an engine table.
     ``prompt_bands``: (account_id, band) near-duplicate LSH keys, as an engine table.
     ``account_records``: the accounts table with e-mail/payment facts, as an engine table.
+    ``rows``: ``ex`` without its free-text columns (``TEXT_COLUMNS``), materialised.
     """
 
     accounts: pa.Table
@@ -43,6 +44,9 @@ class Features:
     prompt_bands: ir.Table
     account_records: ir.Table
     population: dict
+    # The exchanges without free text, materialised (batch scan; None on the incremental path).
+    # Stages that never read text can aggregate over it instead of rescanning the input via ``ex``.
+    rows: ir.Table | None = None
 
 
 def load_exchanges(con, path: str | Path) -> ir.Table:
@@ -113,7 +117,9 @@ def build_features(
     hour_counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count())
     population = population_profile(ex, facts)
     # Later stages get ``source``: they quote campaign prompts, and each reads the exchanges only a few times.
-    return assemble_features(parts, records, hour_counts, population, ex=source, facts=facts, bands=bands)
+    feats = assemble_features(parts, records, hour_counts, population, ex=source, facts=facts, bands=bands)
+    feats.rows = ex
+    return feats
 
 
 def assemble_features(
