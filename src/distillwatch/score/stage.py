@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +46,44 @@ def score_stage(
         shifted = np.where(part >= 0, part + offset, -1)
         evidence += assess_communities(shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
         offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
-    scores = score_accounts(
+    scores = _score(signals, evidence, graph, orgs, cfg)
+    # The campaign as reported is the accounts that fit it, not the community it was found in: a community of
+    # 52 ordinary accounts where 4 fit is not evidence that the 4 are a fleet.  Each campaign's fitting members
+    # must pass the same tests (families, harvest, the permutation null at their own size); those that do not
+    # are dropped and the accounts re-scored without them.
+    fitted = np.unique(scores.community[scores.community >= 0])
+    passed = confirmed_campaigns(scores.community, fam_scores, graph, orgs, rules)
+    if len(passed) < len(fitted):
+        evidence = [
+            ev
+            if not ev.is_campaign or ev.community in passed
+            else replace(ev, is_campaign=False, confidence=0.5 * ev.statistic)
+            for ev in evidence
+        ]
+        scores = _score(signals, evidence, graph, orgs, cfg)
+    return evidence, scores
+
+
+def confirmed_campaigns(
+    community: np.ndarray,
+    fam_scores: dict[str, np.ndarray],
+    graph: LinkResult,
+    orgs: np.ndarray,
+    rules: CommunityRules,
+) -> set[int]:
+    """The campaigns (community ids in ``community``, -1 = none) whose members, as assigned, pass the campaign tests."""
+    fitted = np.unique(community[community >= 0])
+    if not len(fitted):
+        return set()
+    relabel = np.full(int(fitted.max()) + 1, -1, dtype=np.int64)
+    relabel[fitted] = np.arange(len(fitted))
+    labels = np.where(community >= 0, relabel[np.maximum(community, 0)], -1)
+    checked = assess_communities(labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
+    return {int(fitted[ev.community]) for ev in checked if ev.is_campaign}
+
+
+def _score(signals: AccountSignals, evidence: list[CampaignEvidence], graph: LinkResult, orgs: np.ndarray, cfg: DetectionConfig) -> AccountScores:
+    return score_accounts(
         signals,
         evidence,
         target_fpr=cfg.score.target_fpr,
@@ -59,4 +98,3 @@ def score_stage(
         profile_bins=cfg.score.profile_bins,
         profile_iterations=cfg.score.profile_iterations,
     )
-    return evidence, scores

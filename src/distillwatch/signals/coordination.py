@@ -26,9 +26,10 @@ class SharedTemplates(Signal):
         description=(
             "Share of the account's sampled prompts whose normalised template (numbers, names, code, quoted "
             "strings replaced by placeholders) is also sent by another account. Slot-filled task generation "
-            "leaves this trace. Fires from `lo` to `hi`."
+            "leaves this trace. Fires from `lo` to `hi`. Family content: it is the same evidence as the template "
+            "and near-duplicate links, so a campaign cannot count it twice as two independent families."
         ),
-        family="coordination",
+        family="content",
         inputs=["prompt"],
         severity="medium",
         false_positives=["customers of one product sending its fixed prompt", "benchmark replays by several teams"],
