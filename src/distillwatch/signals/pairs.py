@@ -16,7 +16,11 @@ import ibis.expr.types as ir
 
 from distillwatch.signals.base import PairSignal, SignalContext, SignalMeta, register
 
-DEFAULT_PAIR_PARAMS = {"max_group": 40, "neighbours": 6, "key_scale": 1.0}
+# How a pair signal's keys become edges (link/graph.py, EdgeOptions): a key shared by at most `max_group`
+# accounts links them all, a larger group links each member to `neighbours` others; `key_scale` sets how fast
+# shared keys add up; a pair needs `min_shared` keys; each account keeps its `max_partners` strongest edges of
+# the signal and (when `max_keys` > 0) only its `max_keys` rarest keys, which bounds memory at large scale.
+DEFAULT_PAIR_PARAMS = {"max_group": 40, "neighbours": 6, "key_scale": 1.0, "min_shared": 1, "max_partners": 60, "max_keys": 0}
 
 
 def _params(**overrides: Any) -> dict[str, Any]:
