@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--profile", action="store_true", help="run the scan under py-spy (needs py-spy installed)"
     )
+    ap.add_argument("--config", type=Path, help="detection configuration for the scan (e.g. max_keys on link_near_duplicate)")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.spark_master:
         scan_argv += ["--spark-master", args.spark_master]
+    if args.config:
+        scan_argv += ["--config", str(args.config)]
     if args.profile:
         spy = shutil.which("py-spy") or str(BIN / "py-spy")
         scan_argv = [
