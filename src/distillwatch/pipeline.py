@@ -161,7 +161,7 @@ def detect(
             hours=feats.hours,
             population=feats.population,
             con=con,
-            ex=feats.ex,
+            ex=feats.ex if feats.rows is None else feats.rows,
             facts=feats.facts,
             prompt_bands=feats.prompt_bands,
             account_records=feats.account_records,
@@ -185,7 +185,7 @@ def detect(
         by_label = {labels[ev.community]: ev for ev in evidence if ev.community in labels}
         records = build_campaigns(
             con,
-            feats.ex,
+            feats.ex if feats.rows is None else feats.rows,
             feats.facts,
             feats.account_records,
             membership,
@@ -193,6 +193,7 @@ def detect(
             families={cid: ev.families for cid, ev in by_label.items()},
             confidence={cid: ev.confidence for cid, ev in by_label.items()},
             total_exchanges=feats.population["exchanges"],
+            texts=feats.ex,
         )
 
     with stages.stage("write"):
@@ -214,7 +215,8 @@ def detect(
         pq.write_table(results, out / "accounts.parquet")
         pq.write_table(signals.table(ids), out / "signals.parquet")
         write_edges(out / "edges.parquet", graph, ids, campaign_col, cfg.link.max_edges_written)
-        _write_daily(con, feats.ex if daily_counts is None else daily_counts, membership, out / "daily.parquet")
+        rows = feats.ex if feats.rows is None else feats.rows  # without free text: daily counts need none
+        _write_daily(con, rows if daily_counts is None else daily_counts, membership, out / "daily.parquet")
         write_campaigns(out / "campaigns.json", records)
         population = dict(feats.population)
         population["benign_baseline_note"] = "all accounts outside campaigns"

@@ -70,8 +70,12 @@ def build_campaigns(
     families: dict[str, list[str]],
     confidence: dict[str, float],
     total_exchanges: int,
+    texts: ir.Table | None = None,
 ) -> list[Campaign]:
-    """One record per campaign id in ``membership`` (account_id, campaign_id)."""
+    """One record per campaign id in ``membership`` (account_id, campaign_id).
+
+    ``ex`` needs no free text; ``texts`` (default ``ex``) is where the sample prompts are quoted from.
+    """
     if membership.num_rows == 0:
         return []
     m = con.create_table("dw_membership", membership, temp=True, overwrite=True)
@@ -134,7 +138,7 @@ def build_campaigns(
             .order_by(["campaign_id", ibis.desc("count"), "email_domain"])
         )
     )
-    samples = _sample_prompts(ex, m)
+    samples = _sample_prompts(ex if texts is None else texts, m)
 
     out = []
     for cid in sorted(totals):
