@@ -43,3 +43,25 @@ def test_rows_are_the_exchanges_without_text(paths) -> None:
     assert set(f.rows.columns) == set(f.ex.columns) - set(TEXT_COLUMNS)
     order = ["account_id", "request_id"]
     assert f.rows.order_by(order).to_pyarrow().equals(f.ex.select(*f.rows.columns).order_by(order).to_pyarrow())
+
+
+def test_features_read_through_a_view_equal_the_materialised_ones(paths) -> None:
+    """Above ``materialise_max_rows`` the exchanges are not copied; every feature must come out the same."""
+    from distillwatch.features import FeatureOptions, build_features
+    from distillwatch.features.build import load_accounts
+
+    def features(max_rows: int):
+        con = engine.connect()
+        return build_features(
+            con,
+            load_exchanges(con, paths["exchanges"]),
+            load_accounts(con, paths["accounts"]),
+            FeatureOptions(materialise_max_rows=max_rows),
+        )
+
+    copied, viewed = features(10**12), features(0)
+    assert copied.accounts.num_rows > 0
+    assert viewed.accounts.schema == copied.accounts.schema
+    assert viewed.accounts.to_pandas().equals(copied.accounts.to_pandas())  # NaN where NaN
+    assert (viewed.hours == copied.hours).all()
+    assert viewed.population == copied.population
