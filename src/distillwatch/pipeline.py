@@ -154,6 +154,8 @@ def detect(
     """
     account_ids = feats.accounts.column("account_id").combine_chunks()
     n = len(account_ids)
+    # The exchanges without free text, for every stage that does not quote prompts.
+    rows = feats.ex if feats.rows is None else feats.rows
 
     with stages.stage("signals"):
         ctx = SignalContext(
@@ -161,7 +163,7 @@ def detect(
             hours=feats.hours,
             population=feats.population,
             con=con,
-            ex=feats.ex if feats.rows is None else feats.rows,
+            ex=rows,
             facts=feats.facts,
             prompt_bands=feats.prompt_bands,
             account_records=feats.account_records,
@@ -185,7 +187,7 @@ def detect(
         by_label = {labels[ev.community]: ev for ev in evidence if ev.community in labels}
         records = build_campaigns(
             con,
-            feats.ex if feats.rows is None else feats.rows,
+            rows,
             feats.facts,
             feats.account_records,
             membership,
@@ -215,7 +217,6 @@ def detect(
         pq.write_table(results, out / "accounts.parquet")
         pq.write_table(signals.table(ids), out / "signals.parquet")
         write_edges(out / "edges.parquet", graph, ids, campaign_col, cfg.link.max_edges_written)
-        rows = feats.ex if feats.rows is None else feats.rows  # without free text: daily counts need none
         _write_daily(con, rows if daily_counts is None else daily_counts, membership, out / "daily.parquet")
         write_campaigns(out / "campaigns.json", records)
         population = dict(feats.population)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from distillwatch.cli.progress import stage_progress
 
 SCAN_HELP = """Detect distillation campaigns: score every account, link accounts into campaigns, explain every verdict.
 
@@ -43,6 +46,22 @@ Example:
 def _fail(console: Console, message: str) -> None:
     console.print(f"[red]error:[/] {escape(message)}")
     raise typer.Exit(2)
+
+
+@contextmanager
+def _input_errors(console: Console, *expected: type[Exception]) -> Iterator[None]:
+    """One line naming the problem, and exit 2, for input errors an analyst can fix (``expected``: bad
+    configuration, a refused slice), a missing file or an unreadable input."""
+    try:
+        yield
+    except expected as exc:
+        _fail(console, str(exc))
+    except FileNotFoundError as exc:
+        _fail(console, f"{exc.filename}: not found" if exc.filename else str(exc))
+    except Exception as exc:  # the ingest stage's typed error for unreadable inputs
+        if type(exc).__name__ == "UnreadableInputError":
+            _fail(console, str(exc))
+        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -86,38 +105,15 @@ def register(app: typer.Typer) -> None:
             _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess,
                          window_days, compact_days)
             return
-        progress = Progress(
-            TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} stages"),
-            TimeElapsedColumn(), console=console, transient=False,
-        )
-        try:
-            with progress:
-                task = progress.add_task("scan", total=len(STAGES))
-                seen: list[str] = []
-
-                def on_stage(name: str) -> None:
-                    if seen:
-                        progress.advance(task)
-                    seen.append(name)
-                    progress.update(task, description=name)
-
-                result = scan(exchanges, out, accounts=accounts, db=db, config=config, target_fpr=target_fpr,
-                              engine=engine, lists=lists, on_stage=on_stage)
-                progress.update(task, completed=len(STAGES), description="done")
-        except ConfigError as exc:
-            _fail(console, str(exc))
-        except FileNotFoundError as exc:
-            _fail(console, f"{exc.filename}: not found" if exc.filename else str(exc))
-        except Exception as exc:  # the ingest stage's typed error for unreadable inputs
-            if type(exc).__name__ == "UnreadableInputError":
-                _fail(console, str(exc))
-            raise
+        with _input_errors(console, ConfigError), stage_progress(console, "scan", STAGES) as on_stage:
+            result = scan(exchanges, out, accounts=accounts, db=db, config=config, target_fpr=target_fpr,
+                          engine=engine, lists=lists, on_stage=on_stage)
         _summary(result)
 
     def _incremental(console, exchanges, out, accounts, db, config, target_fpr, lists, engine, since, until, reprocess,
                      window_days, compact_days) -> None:
         from distillwatch.incremental import IncrementError, run_increment
-        from distillwatch.incremental.progress import increment_progress, parse_utc, print_increment
+        from distillwatch.incremental.progress import INCREMENT_STAGES, parse_utc, print_increment
         from distillwatch.signals.config import ConfigError
 
         if since is None or until is None:
@@ -130,19 +126,10 @@ def register(app: typer.Typer) -> None:
             t0, t1 = parse_utc(since, "--since"), parse_utc(until, "--until")
         except ValueError as exc:
             _fail(console, str(exc))
-        try:
-            with increment_progress(console) as on_stage:
-                result = run_increment(exchanges, db, out, accounts=accounts, since=t0, until=t1, reprocess=reprocess,
-                                       config=config, target_fpr=target_fpr, lists=lists, window_days=window_days,
-                                       compact_days=compact_days, on_stage=on_stage)
-        except (IncrementError, ConfigError) as exc:
-            _fail(console, str(exc))
-        except FileNotFoundError as exc:
-            _fail(console, f"{exc.filename}: not found" if exc.filename else str(exc))
-        except Exception as exc:  # the ingest stage's typed error for unreadable inputs
-            if type(exc).__name__ == "UnreadableInputError":
-                _fail(console, str(exc))
-            raise
+        with _input_errors(console, IncrementError, ConfigError), stage_progress(console, "increment", INCREMENT_STAGES) as on_stage:
+            result = run_increment(exchanges, db, out, accounts=accounts, since=t0, until=t1, reprocess=reprocess,
+                                   config=config, target_fpr=target_fpr, lists=lists, window_days=window_days,
+                                   compact_days=compact_days, on_stage=on_stage)
         print_increment(Console(), result)
 
     def _summary(result) -> None:

@@ -1,14 +1,11 @@
-"""Progress display and summary of an increment (shared by `scan --since/--until` and `watch`)."""
+"""Stages and summary of an increment (shared by `scan --since/--until` and `watch`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from distillwatch.incremental.run import IncrementResult
@@ -36,27 +33,6 @@ def parse_utc(text: str, option: str) -> datetime:
             f"{option} {text[:40]!r}: not an ISO 8601 date or time (e.g. 2026-05-04 or 2026-05-04T06:00Z)"
         ) from None
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-@contextmanager
-def increment_progress(console: Console) -> Iterator[Callable[[str], None]]:
-    """A progress bar over the increment's stages; yields the ``on_stage`` callback."""
-    progress = Progress(
-        TextColumn("[bold]{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} stages"),
-        TimeElapsedColumn(), console=console, transient=False,
-    )  # fmt: skip
-    with progress:
-        task = progress.add_task("increment", total=len(INCREMENT_STAGES))
-        seen: list[str] = []
-
-        def on_stage(name: str) -> None:
-            if seen:
-                progress.advance(task)
-            seen.append(name)
-            progress.update(task, description=name)
-
-        yield on_stage
-        progress.update(task, completed=len(INCREMENT_STAGES), description="done")
 
 
 def print_increment(console: Console, result: IncrementResult) -> None:
