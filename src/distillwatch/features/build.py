@@ -106,7 +106,7 @@ def build_features(
 
     # Ranked over the narrow rows, then the text of the (few) chosen rows read from the source; the
     # chosen rows are a table first, so the join builds its hash on them, not on the source's text.
-    chosen = con.create_table("dw_sample_rows", content.sample_exchanges(ex, options.sample_per_account), temp=True, overwrite=True)
+    chosen = con.create_table("dw_sample_rows", content.sample_exchanges(ex, options.sample_per_account, con), temp=True, overwrite=True)
     sample = con.create_table("dw_sample", content.with_texts(chosen, exchanges), temp=True, overwrite=True)
     facts, bands = content.text_facts(con, sample, options.minhash_perm, options.minhash_bands)
     facts = con.create_table("dw_facts", facts, temp=True, overwrite=True)
