@@ -84,3 +84,15 @@ def test_inter_arrival_on_narrow_rows_equals_whole_row_gaps() -> None:
         a = np.asarray(got.column(col).to_pylist(), dtype=float)
         b = np.asarray(expected.column(col).to_pylist(), dtype=float)
         np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+
+
+def test_md5_bound_compares_like_the_number() -> None:
+    import hashlib
+
+    for level in range(1, content.MAX_LEVEL + 1):
+        bound = content.md5_bound(level)
+        for i in range(300):
+            h = hashlib.md5(f"{level}-{i}".encode()).hexdigest()
+            # force some values near the bound: the first digits of the bound with a random tail
+            near = (bound + h)[:32] if i % 3 == 0 else h
+            assert (near < bound) == (int(near, 16) < 2 ** (128 - level)), (level, near)

@@ -45,19 +45,27 @@ def sample_exchanges(ex: ir.Table, per_account: int, con=None) -> ir.Table:
     return ranked.filter(ranked["rank"] < per_account).select(*keep)
 
 
-# An account's candidates are the exchanges whose md5(request_id) starts with ``level`` zero hex digits,
-# expected n / 16**level of its n exchanges; the level is the highest that still expects this many times
-# the rows needed (plus a floor for small needs), so an account runs short about never.
-CANDIDATE_MARGIN = 4
-CANDIDATE_FLOOR = 32
-MAX_LEVEL = 7
+# An account's candidates are the exchanges whose md5(request_id), read as a binary fraction, is below
+# 2**-level: expected n / 2**level of its n exchanges.  The level is the highest that still expects
+# ``CANDIDATE_MARGIN`` times the rows needed plus ``CANDIDATE_FLOOR``, so an account runs short about
+# never (at 64 a sample, mean >= 144: a shortfall is a 5-sigma event).  At 90M exchanges this leaves
+# 23M of them to rank (most accounts have too few exchanges to filter).
+CANDIDATE_MARGIN = 2
+CANDIDATE_FLOOR = 16
+MAX_LEVEL = 28  # 7 hex digits
+
+
+def md5_bound(level: int) -> str:
+    """The lowercase hex string ``b`` with: md5 hex < ``b`` exactly when md5 / 2**128 < 2**-level."""
+    digits = -(-level // 4)
+    return format(2 ** (4 * digits - level), f"0{digits}x")
 
 
 def md5_candidates(ex: ir.Table, need: int, con=None) -> ir.Table:
     """The rows of ``ex`` that can be among each account's ``need`` smallest by (md5(request_id), request_id).
 
-    Exact, not an estimate: a row whose md5 starts with ``level`` zeros (as a hex string) sorts before
-    every row whose md5 does not, so when an account has at least ``need`` such rows its ``need``
+    Exact, not an estimate: a row whose md5 is below the account's bound (``md5_bound``) sorts before
+    every row whose md5 is not, so when an account has at least ``need`` such rows its ``need``
     smallest are all among them.  Accounts with fewer (or with at most ``need`` rows in all) keep
     every row; for them nothing is filtered.
 
@@ -71,15 +79,15 @@ def md5_candidates(ex: ir.Table, need: int, con=None) -> ir.Table:
 
     counts = ex.group_by("account_id").aggregate(n=ex.count())
     target = max(1.0, float(CANDIDATE_MARGIN * max(need, 0) + CANDIDATE_FLOOR))
-    level = (counts.n.cast("float64") / target).ln() / float(np.log(16.0))
+    level = (counts.n.cast("float64") / target).ln() / float(np.log(2.0))
     level = ibis.greatest(ibis.least(level.floor(), MAX_LEVEL), 0).cast("int64")
     levels = stash("dw_sample_levels", counts.select("account_id", "n", level=level))
 
     cols = ex.columns
     j = ex.join(levels, "account_id")
     md5 = j.request_id.hexdigest("md5")
-    # md5 < "0...01" (level characters) is "starts with level zeros" for lowercase hex, in any engine.
-    bound = ibis.cases(*[(j.level == k, "0" * (k - 1) + "1") for k in range(1, MAX_LEVEL + 1)])
+    # Compared as strings (lowercase hex of the same length order like the numbers), in any engine.
+    bound = ibis.cases(*[(j.level == k, md5_bound(k)) for k in range(1, MAX_LEVEL + 1)])
     filtered = stash("dw_sample_candidates", j.filter((j.level == 0) | (md5 < bound)).select(*cols))
     got = filtered.group_by("account_id").aggregate(c=filtered.count())
     short = levels.left_join(got, levels.account_id == got.account_id)
