@@ -96,3 +96,29 @@ def test_md5_bound_compares_like_the_number() -> None:
             # force some values near the bound: the first digits of the bound with a random tail
             near = (bound + h)[:32] if i % 3 == 0 else h
             assert (near < bound) == (int(near, 16) < 2 ** (128 - level)), (level, near)
+
+
+def test_text_facts_in_slices_equal_all_at_once(monkeypatch, tmp_path) -> None:
+    """Above ``TEXT_BATCH_ROWS`` distinct prompts the per-text facts are computed a slice at a time."""
+    from distillwatch import enrich  # noqa: F401  (the slices matter only with the enrichment module)
+    from distillwatch.features import FeatureOptions, build_features, enrichment
+    from distillwatch.features.build import load_accounts, load_exchanges
+    from tests.pipeline.conftest import build
+
+    paths = build(tmp_path)
+
+    def features():
+        con = engine.connect()
+        f = build_features(con, load_exchanges(con, paths["exchanges"]), load_accounts(con, paths["accounts"]),
+                           FeatureOptions())  # fmt: skip
+        order = ["account_id", "request_id"]
+        return f, f.facts.order_by(order).to_pyarrow(), f.prompt_bands.order_by(["account_id", "band"]).to_pyarrow()
+
+    whole, whole_facts, whole_bands = features()
+    monkeypatch.setattr(content, "TEXT_BATCH_ROWS", 7)
+    monkeypatch.setattr(enrichment, "BAND_SLICE_ROWS", 5)
+    sliced, sliced_facts, sliced_bands = features()
+    assert whole_facts.num_rows > 7 and whole_bands.num_rows > 0
+    assert sliced_facts.equals(whole_facts)
+    assert sliced_bands.equals(whole_bands)
+    assert sliced.accounts.to_pandas().equals(whole.accounts.to_pandas())

@@ -150,12 +150,41 @@ def join_text_facts(keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Tabl
     return facts, acc_bands
 
 
+# Distinct prompts enriched per batch in this process: MinHash alone holds num_perm 64-bit values per
+# prompt and its temporaries several times that (17 GB for all 9M distinct sampled prompts at 90M rows).
+TEXT_BATCH_ROWS = 250_000
+
+
 def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple[ir.Table, ir.Table, ir.Table]:
-    """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process."""
-    pf, sf, bands_pa = text_fact_arrays(keyed, num_perm, bands)
-    pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+    """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process.
+
+    Up to ``TEXT_BATCH_ROWS`` distinct prompts at once; above that the distinct prompts are a working
+    table, enriched a slice at a time (slices by ``prompt_key`` modulo the number of slices, each in
+    key order) and the facts appended to the engine's tables, so this process holds one slice.
+    """
+    prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
+    prompts = con.create_table("dw_distinct_prompts", prompts, temp=True, overwrite=True)
+    n = int(prompts.count().to_pyarrow().as_py())
+    if n <= TEXT_BATCH_ROWS:
+        pf, sf, bands_pa = text_fact_arrays(keyed, num_perm, bands)
+        pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+        bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+    else:
+        slices = -(-n // TEXT_BATCH_ROWS)
+        slot = ((prompts.prompt_key % slices) + slices) % slices  # non-negative for negative keys too
+        pf_t = bt = None
+        for i in range(slices):
+            batch = prompts.filter(slot == i).order_by("prompt_key").to_pyarrow()
+            pf, bands_pa = prompt_fact_arrays(batch, num_perm, bands)
+            if pf_t is None:
+                pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+                bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+            else:
+                con.insert("dw_prompt_facts", pf)
+                con.insert("dw_prompt_bands", bands_pa)
+        sf = system_fact_arrays(keyed)
     sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
-    bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+    con.drop_table("dw_distinct_prompts", force=True)
     return pf_t, sf_t, bt
 
 
@@ -167,23 +196,30 @@ def text_fact_arrays(keyed: ir.Table, num_perm: int, bands: int) -> tuple[pa.Tab
     texts gives the same values as for all of them.
     """
     prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
-    prompts_pa = prompts.order_by("prompt_key").to_pyarrow()
+    pf, bands_pa = prompt_fact_arrays(prompts.order_by("prompt_key").to_pyarrow(), num_perm, bands)
+    return pf, system_fact_arrays(keyed), bands_pa
+
+
+def prompt_fact_arrays(prompts_pa: pa.Table, num_perm: int, bands: int) -> tuple[pa.Table, pa.Table]:
+    """(prompt_key, capability, cot, template_hash) and (prompt_key, band) of distinct (prompt_key, prompt) rows."""
     pf = enrichment.prompt_facts(prompts_pa.column("prompt").combine_chunks())
     pf = pf.drop_columns(["prompt"]).append_column("prompt_key", prompts_pa.column("prompt_key"))
+    rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
+    pk = prompts_pa.column("prompt_key").to_numpy()
+    bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=pk.dtype), "band": band})
+    return pf, bands_pa
 
+
+def system_fact_arrays(keyed: ir.Table) -> pa.Table:
+    """(system_key, system_cot) of the distinct system prompts of ``keyed``."""
     systems = keyed.filter(keyed.system.notnull()).select("system_key", "system").distinct(on="system_key")
     systems_pa = systems.order_by("system_key").to_pyarrow()
-    sf = pa.table(
+    return pa.table(
         {
             "system_key": systems_pa.column("system_key"),
             "system_cot": enrichment.system_cot(systems_pa.column("system").combine_chunks()),
         }
     )
-
-    rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
-    pk = prompts_pa.column("prompt_key").to_numpy()
-    bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=pk.dtype), "band": band})
-    return pf, sf, bands_pa
 
 
 def content(facts: ir.Table) -> ir.Table:

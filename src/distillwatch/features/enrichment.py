@@ -141,6 +141,9 @@ def system_cot(systems: pa.Array) -> pa.Array:
     return cot.elicits_cot(systems).cast(pa.bool_())
 
 
+BAND_SLICE_ROWS = 100_000
+
+
 def prompt_band_keys(prompts: pa.Array, num_perm: int = 64, bands: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """LSH band keys of each prompt's MinHash: (row index, band key) pairs.
 
@@ -154,10 +157,14 @@ def prompt_band_keys(prompts: pa.Array, num_perm: int = 64, bands: int = 16) -> 
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     if len(prompts) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    sigs = templates.minhash(prompts, num_perm=num_perm)
-    keys = np.asarray(templates.lsh_bands(sigs, bands, num_perm // bands))
-    if keys.ndim == 1:
-        keys = keys.reshape(len(prompts), -1)
+    # A slice at a time: the signatures and their temporaries are several times num_perm x 8 bytes a prompt.
+    parts = []
+    for start in range(0, len(prompts), BAND_SLICE_ROWS):
+        piece = prompts.slice(start, BAND_SLICE_ROWS)
+        sigs = templates.minhash(piece, num_perm=num_perm)
+        part = np.asarray(templates.lsh_bands(sigs, bands, num_perm // bands))
+        parts.append(part.reshape(len(piece), -1) if part.ndim == 1 else part)
+    keys = np.concatenate(parts)
     rows = np.repeat(np.arange(len(prompts), dtype=np.int64), keys.shape[1])
     # Band index is mixed in so band 1 of one prompt never matches band 2 of another.
     band_idx = np.tile(np.arange(keys.shape[1], dtype=np.uint64), len(prompts))
