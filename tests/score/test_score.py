@@ -72,8 +72,9 @@ def test_account_verdicts_need_a_campaign_for_attack() -> None:
     values[25] = 1.0  # a heavy lone account: strong own evidence, no fleet
     signals = AccountSignals(ids=["c", "k"], families=["content", "coordination"], weights=np.ones(2), values=values,
                              raw=values, reasons=[pa.array([None] * N, pa.string())] * 2)
+    # The two columns restate one trait; plain naive Bayes here (the decorrelation has its own test).
     s = score_accounts(signals, evidence, target_fpr=0.01, suspect_factor=10, own_cap=0.6, org_codes=orgs,
-                       edges=(src, dst, np.ones(len(src))))
+                       edges=(src, dst, np.ones(len(src))), profile_decorrelation=0.0)
     assert (s.verdict[:20] == "attack").all()
     assert s.verdict[25] != "attack"
     assert (s.verdict[30:] != "attack").all()
@@ -113,12 +114,18 @@ def test_profile_ratio_separates_the_fleet_from_the_population() -> None:
     member[:30] = True  # community detection found 30 of the 40
     member[100:105] = True  # and swept in 5 ordinary customers
     population = ~member
-    llr = profile_llr(binned(raw, [population, member], 8), member, population, iterations=3)
+    columns = binned(raw, [population, member], 8)
+    llr = profile_llr(columns, member, population, iterations=3, decorrelation=0.0)  # plain naive Bayes
     bar = profile_bar(0.001, int(member.sum()), n)
     assert (llr[:30] >= bar).all()  # members, each judged without its own values
     assert (llr[30:40] >= bar).all()  # the rest of the fleet resembles them
     assert (llr[100:105] < 0).all()  # swept-in customers do not: re-weighting drops them from the profile
     assert (llr[200:] < bar).all()
+    # Decorrelated (the default), the ratio is smaller (the fleet's ten outside accounts make its traits look
+    # correlated in the population) but still ranks every fleet account above every ordinary one.
+    dec = profile_llr(columns, member, population, iterations=3)
+    assert (dec <= llr + 1e-9)[:40].all()
+    assert dec[:40].min() > dec[40:].max()
 
 
 def test_profile_bar_needs_more_for_a_smaller_campaign() -> None:
@@ -176,7 +183,8 @@ def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
     signals = AccountSignals(ids=list("abcdefg"), families=families, weights=np.ones(7), values=values, raw=raw,
                              reasons=[pa.array([None] * n, pa.string())] * 7)
     s = score_accounts(signals, evidence, target_fpr=0.001, suspect_factor=10, own_cap=0.6,
-                       edges=(src, dst, ones), typed_edges=(src, dst, ones, famv), extend_attachment=0.01)
+                       edges=(src, dst, ones), typed_edges=(src, dst, ones, famv), extend_attachment=0.01,
+                       profile_decorrelation=0.0)  # the tie rules; decorrelation: its own test
     # Members and tied fleet accounts join (an account at the very edge of the fleet's range may fall short:
     # each is judged against the others only).
     assert (s.community[:35] == 0).sum() >= 33
@@ -184,3 +192,27 @@ def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
     assert s.community[35] == -1  # resembles the fleet but did not move with it
     assert s.community[300] == -1  # tied, but an ordinary customer
     assert "log-likelihood ratio" in s.reasons[31].as_py()
+
+
+def test_decorrelation_counts_copies_of_one_measurement_once() -> None:
+    from distillwatch.score.profile import decorrelation_weights
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=500)
+    contrib = np.column_stack([base, base, base, rng.normal(size=500)])  # three copies and one independent term
+    w = decorrelation_weights(contrib, power=4.0)
+    assert np.allclose(w[:3], 1 / 3, atol=0.01)
+    assert w[3] > 0.99
+    assert np.allclose(decorrelation_weights(contrib, power=0.0), 1.0)  # off
+
+
+def test_recruit_bar_falls_as_the_tie_grows_and_with_the_members_share_among_the_tied() -> None:
+    from distillwatch.score.profile import recruit_bar
+
+    tie = np.array([1.2, 1.0, 1.0, 0.9, 0.5, 0.3] + [0.12] * 200)
+    member = np.zeros(len(tie), dtype=bool)
+    member[:3] = True
+    bar = recruit_bar(0.001, tie, member)
+    assert bar[3] < bar[4] < bar[5] < bar[10]
+    # Tied as firmly as the members are, among few outsiders: the prior is the members' share there (3 : 1).
+    assert np.isclose(bar[3], np.log(999) - np.log(3.0))

@@ -5,7 +5,9 @@ evidence (the mean of its strongest signal families, capped so that no single
 account is called an attack without coordination) and ``campaign`` is its
 campaign's confidence when the account fits the campaign's profile (``profile.py``:
 it resembles the campaign's members more than the population, beyond a
-calibrated bar) and is tied to the others by two families of links.
+calibrated bar) and is tied to the others by two families of links.  Members are
+the community's accounts; an outside account tied to the campaign (a *recruit*)
+is judged too, with a prior from how firmly it is tied.
 
 Thresholds are not constants: they are quantiles of the score over the accounts
 outside any campaign (the bulk of the traffic, which is overwhelmingly benign),
@@ -16,14 +18,14 @@ coordinated activity, and a single heavy account is at most a suspect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence
-from distillwatch.score.profile import binned, profile_bar, profile_llr
+from distillwatch.score.profile import binned, profile_bar, profile_llr, recruit_bar
 from distillwatch.signals import AccountSignals
 from distillwatch.signals.base import join_present, num, words
 
@@ -40,6 +42,8 @@ class AccountScores:
     reasons: pa.Array
     thresholds: dict[str, float]
     labels: dict[int, str]  # community id -> campaign id
+    # community id -> every account that fits that campaign, before the campaigns compete for accounts
+    fitting: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def own_evidence(signals: AccountSignals, top_families: int = 3) -> np.ndarray:
@@ -166,6 +170,7 @@ def score_accounts(
     covered_at: float = 0.5,
     profile_bins: int = 8,
     profile_iterations: int = 3,
+    profile_decorrelation: float = 4.0,
 ) -> AccountScores:
     n = signals.values.shape[0]
     own = own_evidence(signals) * own_cap
@@ -181,19 +186,21 @@ def score_accounts(
     parts = np.zeros((len(campaigns), n))
     ratios = np.full((len(campaigns), n), np.nan)
     bars = np.full((len(campaigns), n), np.nan)
+    measurements = signals.profile_measurements()
     for k, ev in enumerate(campaigns):
         member = np.zeros(n, dtype=bool)
         member[ev.members] = True
         # Contrasted with the population: every account outside the campaigns.
-        columns = binned(signals.raw, [~in_campaign, member], profile_bins)
-        llr = profile_llr(columns, member, ~in_campaign & ~member, profile_iterations)
         # Tied: linked to the members at least ``extend_attachment`` x as firmly as a median member is. Community
         # detection cuts a loosely linked fleet at arbitrary places; a tied account that fits the profile belongs.
         tie = relative_tie(ev.members, edges, n) if edges is not None else member.astype(np.float64)
         tied = tie >= extend_attachment
-        # The prior odds of belonging: the campaign's share of the accounts, scaled down for an account tied
-        # less firmly than a median member.
-        bar = profile_bar(target_fpr, int(member.sum()), n) + np.log(1.0 / np.clip(tie, 1e-12, 1.0))
+        columns = binned(measurements, [~in_campaign, member], profile_bins)
+        population = ~in_campaign & ~member
+        llr = profile_llr(columns, member, population, profile_iterations, profile_decorrelation)
+        # The prior odds of belonging: for a member, the campaign's share of the accounts; for an outside account,
+        # the members' share among the accounts tied to the campaign at least as firmly as it is.
+        bar = np.where(member, profile_bar(target_fpr, int(member.sum()), n), recruit_bar(target_fpr, tie, member))
         members = np.flatnonzero(member | tied)
         # A member counts only if it fits the campaign's profile itself: an ordinary customer swept in by a
         # shared address or a common prompt keeps its own, low, score.
@@ -238,6 +245,7 @@ def score_accounts(
         reasons=reasons,
         thresholds={"attack": t_attack, "suspect": t_suspect, "null_accounts": int(len(null))},
         labels=campaign_labels,
+        fitting={ev.community: np.flatnonzero(parts[k] > 0) for k, ev in enumerate(campaigns) if np.any(parts[k] > 0)},
     )
 
 

@@ -1,4 +1,13 @@
-"""The score stage of a scan: community evidence for both partitions, then account scores and verdicts."""
+"""The score stage of a scan: community evidence for both partitions, then account scores and verdicts.
+
+1. Every community of both partitions (all accounts; harvesting accounts) is assessed (``score/campaigns.py``).
+2. Accounts are scored against every campaign's profile (``score/accounts.py``).
+3. Campaigns whose fitting accounts are largely the same accounts are one fleet that community detection cut
+   apart (or found once in each partition): they are merged and the accounts re-scored.
+4. Each campaign's profile is learned again from the accounts that fit it (``profile_refits`` rounds): a
+   community is often half ordinary customers, the fitting accounts are the fleet.
+5. A campaign as reported must itself pass the campaign tests on its fitting accounts (``confirmed_campaigns``).
+"""
 
 from __future__ import annotations
 
@@ -47,13 +56,30 @@ def score_stage(
         evidence += assess_communities(shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
         offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
     scores = _score(signals, evidence, graph, orgs, cfg)
+    merged = merge_overlapping(evidence, scores.fitting, cfg.score.merge_overlap)
+    if merged is not evidence:
+        evidence = merged
+        scores = _score(signals, evidence, graph, orgs, cfg)
+    for _ in range(cfg.score.profile_refits):
+        # The fitting accounts become the campaign's members: its profile, its size (the prior) and the links an
+        # outside account is measured against are the fleet's, not those of the customers the community swept in.
+        core = {cid: acc for cid, acc in scores.fitting.items() if len(acc) >= cfg.link.min_accounts}
+        if not core:
+            break
+        evidence = [
+            replace(ev, members=core[ev.community], size=len(core[ev.community]))
+            if ev.is_campaign and ev.community in core
+            else ev
+            for ev in evidence
+        ]
+        scores = _score(signals, evidence, graph, orgs, cfg)
     # The campaign as reported is the accounts that fit it, not the community it was found in: a community of
-    # 52 ordinary accounts where 4 fit is not evidence that the 4 are a fleet.  Each campaign's fitting members
+    # 52 ordinary accounts where 4 fit is not evidence that the 4 are a fleet.  Each campaign's fitting accounts
     # must pass the same tests (families, harvest, the permutation null at their own size); those that do not
     # are dropped and the accounts re-scored without them.
-    fitted = np.unique(scores.community[scores.community >= 0])
-    passed = confirmed_campaigns(scores.community, fam_scores, graph, orgs, rules)
-    if len(passed) < len(fitted):
+    fitted = {int(c) for c in np.unique(scores.community[scores.community >= 0])}
+    passed = confirmed_campaigns(scores.fitting, fam_scores, graph, orgs, rules)
+    if not fitted <= passed:
         evidence = [
             ev
             if not ev.is_campaign or ev.community in passed
@@ -64,22 +90,75 @@ def score_stage(
     return evidence, scores
 
 
+def merge_overlapping(
+    evidence: list[CampaignEvidence], fitting: dict[int, np.ndarray], overlap: float
+) -> list[CampaignEvidence]:
+    """Campaigns whose fitting accounts are largely the same accounts, merged (``evidence`` itself when none are).
+
+    Two campaigns are one fleet when at least ``overlap`` of the smaller one's fitting accounts also fit the
+    other (the groups are closed transitively).  The merged campaign keeps the lowest community id, every
+    member of its parts, the families any part showed and the highest confidence; the others stop being
+    campaigns.  Without this, the pieces of one fleet compete for its accounts and each learns its profile
+    from a fraction of it.
+    """
+    ids = sorted(cid for cid, acc in fitting.items() if len(acc))
+    parent = {cid: cid for cid in ids}
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            shared = len(np.intersect1d(fitting[a], fitting[b], assume_unique=True))
+            if shared >= overlap * min(len(fitting[a]), len(fitting[b])):
+                ra, rb = root(a), root(b)
+                parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for cid in ids:
+        groups.setdefault(root(cid), []).append(cid)
+    if all(len(g) == 1 for g in groups.values()):
+        return evidence
+    by_id = {ev.community: ev for ev in evidence}
+    absorbed = {cid for g in groups.values() for cid in g[1:]}
+    out = []
+    for ev in evidence:
+        if ev.community in absorbed:
+            out.append(replace(ev, is_campaign=False, confidence=0.5 * ev.statistic))
+        elif len(groups.get(ev.community, ())) > 1:
+            parts = [by_id[c] for c in groups[ev.community]]
+            members = np.unique(np.concatenate([p.members for p in parts]))
+            families = [f for f in ev.evidence if any(f in p.families for p in parts)]
+            out.append(
+                replace(ev, members=members, size=len(members), families=families, confidence=max(p.confidence for p in parts))
+            )
+        else:
+            out.append(ev)
+    return out
+
+
 def confirmed_campaigns(
-    community: np.ndarray,
+    fitting: dict[int, np.ndarray],
     fam_scores: dict[str, np.ndarray],
     graph: LinkResult,
     orgs: np.ndarray,
     rules: CommunityRules,
 ) -> set[int]:
-    """The campaigns (community ids in ``community``, -1 = none) whose members, as assigned, pass the campaign tests."""
-    fitted = np.unique(community[community >= 0])
-    if not len(fitted):
-        return set()
-    relabel = np.full(int(fitted.max()) + 1, -1, dtype=np.int64)
-    relabel[fitted] = np.arange(len(fitted))
-    labels = np.where(community >= 0, relabel[np.maximum(community, 0)], -1)
-    checked = assess_communities(labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
-    return {int(fitted[ev.community]) for ev in checked if ev.is_campaign}
+    """The campaigns (community id -> the accounts that fit it) whose fitting accounts pass the campaign tests.
+
+    Each campaign is tested on every account that fits it, not only on those it keeps when the campaigns compete
+    for accounts: a piece of a fleet that loses most of its accounts to a sibling is no less a fleet for it.
+    """
+    n = len(orgs)
+    passed: set[int] = set()
+    for cid, accounts in fitting.items():
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[accounts] = 0
+        checked = assess_communities(labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
+        if any(ev.is_campaign for ev in checked):
+            passed.add(int(cid))
+    return passed
 
 
 def _score(signals: AccountSignals, evidence: list[CampaignEvidence], graph: LinkResult, orgs: np.ndarray, cfg: DetectionConfig) -> AccountScores:
@@ -97,4 +176,5 @@ def _score(signals: AccountSignals, evidence: list[CampaignEvidence], graph: Lin
         typed_edges=(graph.src, graph.dst, graph.strength, graph.family),
         profile_bins=cfg.score.profile_bins,
         profile_iterations=cfg.score.profile_iterations,
+        profile_decorrelation=cfg.score.profile_decorrelation,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from distillwatch.features.content import CAPABILITIES
 from distillwatch.signals.base import (
     FAMILIES,
     REGISTRY,
@@ -27,6 +28,12 @@ from distillwatch.signals.base import (
 from distillwatch.signals.config import DetectionConfig, effective, load_config
 
 _SKIP = {"base", "config"}
+
+# Feature columns the member fit (score/profile.py) measures besides every signal's raw measurement: what a
+# campaign's accounts ask for (the capability mix its operator harvests; signals only keep how far it departs
+# from the population's) and how many hours after a model's release the account first used it (the pivot
+# signal keeps the share of traffic moved).
+PROFILE_FEATURES = (*(f"cap_{c}" for c in CAPABILITIES), "pivot_lag_hours")
 
 
 def load_signals() -> dict[str, Signal | PairSignal]:
@@ -47,6 +54,14 @@ class AccountSignals:
     values: np.ndarray  # (accounts, signals), 0..1
     raw: np.ndarray  # (accounts, signals), the measured quantities
     reasons: list[pa.Array]  # one string array per signal, null where it did not fire
+    # (accounts, PROFILE_FEATURES): descriptive measurements for the member fit only (NaN = not measured)
+    profile_extra: np.ndarray | None = None
+
+    def profile_measurements(self) -> np.ndarray:
+        """What the member fit compares: every signal's raw measurement, then the PROFILE_FEATURES columns."""
+        if self.profile_extra is None or self.profile_extra.shape[1] == 0:
+            return self.raw
+        return np.hstack([self.raw, self.profile_extra])
 
     def family_scores(self) -> dict[str, np.ndarray]:
         """Per family, a weighted noisy-OR of its signals for each account (0..1).
@@ -98,6 +113,7 @@ def compute_account_signals(ctx: SignalContext, config: DetectionConfig) -> Acco
         values=np.column_stack(values) if values else np.zeros((n, 0)),
         raw=np.column_stack(raws) if raws else np.zeros((n, 0)),
         reasons=reasons,
+        profile_extra=np.column_stack([ctx.col(c) for c in PROFILE_FEATURES]),
     )
 
 
@@ -115,6 +131,7 @@ def pair_keys(ctx: SignalContext, config: DetectionConfig) -> list[tuple[PairSig
 
 __all__ = [
     "FAMILIES",
+    "PROFILE_FEATURES",
     "AccountSignals",
     "DetectionConfig",
     "PairSignal",

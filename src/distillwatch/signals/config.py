@@ -65,6 +65,16 @@ class ScoreSettings(BaseModel):
     profile_iterations: int = Field(
         3, ge=1, le=20, description="rounds re-weighting members by their fit when learning a campaign's profile"
     )
+    profile_decorrelation: float = Field(
+        4.0, ge=0.0, le=64.0,
+        description="member fit: a measurement's term is divided by the sum of max(0, r)^this over the others (0: off)",
+    )
+    profile_refits: int = Field(
+        1, ge=0, le=5, description="rounds learning each campaign's profile again from the accounts that fit it"
+    )
+    merge_overlap: float = Field(
+        0.5, gt=0.0, le=1.0, description="campaigns sharing this share of the smaller one's fitting accounts are merged"
+    )
 
 
 class DetectionConfig(BaseModel):
