@@ -104,3 +104,14 @@ def test_helpers() -> None:
         threshold(np.arange(3.0), "ninety")
     joined = join_present([pa.array(["a", None, None]), pa.array([None, None, "c"]), pa.array(["b", None, ""])])
     assert joined.to_pylist() == ["a; b", "", "c"]
+
+
+def test_member_fit_measures_signals_then_profile_features() -> None:
+    from distillwatch.signals import PROFILE_FEATURES
+
+    out = compute_account_signals(_ctx(), load_config())
+    assert out.profile_extra is not None and out.profile_extra.shape == (4, len(PROFILE_FEATURES))
+    assert np.isnan(out.profile_extra).all()  # the test features carry no capability mix or pivot: not measured
+    both = out.profile_measurements()
+    assert both.shape == (4, len(out.ids) + len(PROFILE_FEATURES))
+    assert np.array_equal(both[:, : len(out.ids)], out.raw, equal_nan=True)
