@@ -27,7 +27,7 @@ def test_overlapping_campaigns_merge_and_a_separate_one_stays() -> None:
     fitting = {4: np.arange(60), 9: np.arange(10, 60), 12: np.arange(100, 120)}
     merged = {ev.community: ev for ev in merge_overlapping(evidence, fitting, 0.5)}
     assert merged[4].is_campaign and not merged[9].is_campaign and merged[12].is_campaign
-    assert list(merged[4].members) == list(range(60)) and merged[4].size == 60
+    assert list(merged[4].members) == list(range(60)) and merged[4].size == 30  # size: the community measured
     assert set(merged[4].families) == {"behaviour", "content", "coordination"}
     assert merged[4].confidence == 0.7
     assert list(merged[12].members) == list(range(100, 120))

@@ -67,7 +67,7 @@ def score_stage(
         if not core:
             break
         evidence = [
-            replace(ev, members=core[ev.community], size=len(core[ev.community]))
+            replace(ev, members=core[ev.community])
             if ev.is_campaign and ev.community in core
             else ev
             for ev in evidence
@@ -97,8 +97,8 @@ def merge_overlapping(
 
     Two campaigns are one fleet when at least ``overlap`` of the smaller one's fitting accounts also fit the
     other (the groups are closed transitively).  The merged campaign keeps the lowest community id, every
-    member of its parts, the families any part showed and the highest confidence; the others stop being
-    campaigns.  Without this, the pieces of one fleet compete for its accounts and each learns its profile
+    member of its parts, the families any part showed and the highest confidence (its ``size`` and statistics
+    stay those of the community they were measured on); the others stop being campaigns.  Without this, the pieces of one fleet compete for its accounts and each learns its profile
     from a fraction of it.
     """
     ids = sorted(cid for cid, acc in fitting.items() if len(acc))
@@ -131,7 +131,7 @@ def merge_overlapping(
             members = np.unique(np.concatenate([p.members for p in parts]))
             families = [f for f in ev.evidence if any(f in p.families for p in parts)]
             out.append(
-                replace(ev, members=members, size=len(members), families=families, confidence=max(p.confidence for p in parts))
+                replace(ev, members=members, families=families, confidence=max(p.confidence for p in parts))
             )
         else:
             out.append(ev)
