@@ -87,6 +87,24 @@ def enrich_addresses(con, ex: ir.Table, lists: enrichment.Lists) -> ir.Table:
     return con.create_table("dw_ex", joined, temp=True, overwrite=True)
 
 
+# Working tables of the content sample, read only until ``dw_facts`` and ``dw_bands`` are made.  At 90M
+# exchanges they are ~10 GB (the sampled rows carry their prompt and system text) that DuckDB would
+# otherwise keep in its temp directory for the rest of the scan.
+WORKING_TABLES = (
+    "dw_sample_levels", "dw_sample_candidates", "dw_sample_short", "dw_sample_rows", "dw_sample",
+    "dw_prompt_facts", "dw_system_facts", "dw_prompt_bands",
+)  # fmt: skip
+
+
+def drop_working_tables(con, names: tuple[str, ...]) -> None:
+    """Frees the embedded engine's working tables that no later query reads (DuckDB only: on Spark
+    they are persisted DataFrames that ``distillwatch.spark`` manages)."""
+    if con.name != "duckdb":
+        return
+    for name in names:
+        con.drop_table(name, force=True)
+
+
 def build_features(
     con,
     exchanges: ir.Table,
@@ -111,6 +129,7 @@ def build_features(
     facts, bands = content.text_facts(con, sample, options.minhash_perm, options.minhash_bands)
     facts = con.create_table("dw_facts", facts, temp=True, overwrite=True)
     bands = con.create_table("dw_bands", bands, temp=True, overwrite=True)
+    drop_working_tables(con, WORKING_TABLES)
 
     records = registration.account_facts(con, accounts, options.lists)
     records = con.create_table("dw_account_records", records, temp=True, overwrite=True)
