@@ -167,8 +167,10 @@ def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
     fleet = list(range(30))
     # 30-34: the rest of the fleet, tied loosely in both families; 35: fleet-like but tied by prompts only;
     # 300: an ordinary customer tied in both families (a shared prompt library, the same release day).
+    # 301: an ordinary customer tied by prompts only.
     recruits = {30: ["content", "behaviour"], 31: ["content", "behaviour"], 32: ["content", "behaviour"],
-                33: ["content", "behaviour"], 34: ["content", "behaviour"], 35: ["content"], 300: ["content", "behaviour"]}
+                33: ["content", "behaviour"], 34: ["content", "behaviour"], 35: ["content"], 300: ["content", "behaviour"],
+                301: ["content"]}
     src, dst, famv = _fleet_graph(n, fleet, recruits)
     ones = np.ones(len(src))
     membership = np.full(n, -1)
@@ -189,8 +191,11 @@ def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
     # each is judged against the others only).
     assert (s.community[:35] == 0).sum() >= 33
     assert (s.community[36:] == -1).all()
-    assert s.community[35] == -1  # resembles the fleet but did not move with it
     assert s.community[300] == -1  # tied, but an ordinary customer
+    assert s.community[301] == -1  # tied by prompts only, and ordinary
+    # 35 did not move with the fleet (no behaviour link, which every fitting member has): its ratio pays for that,
+    # but it resembles the fleet in every measurement and still joins.
+    assert s.community[35] == 0
     assert "log-likelihood ratio" in s.reasons[31].as_py()
 
 
@@ -216,3 +221,14 @@ def test_recruit_bar_falls_as_the_tie_grows_and_with_the_members_share_among_the
     assert bar[3] < bar[4] < bar[5] < bar[10]
     # Tied as firmly as the members are, among few outsiders: the prior is the members' share there (3 : 1).
     assert np.isclose(bar[3], np.log(999) - np.log(3.0))
+
+
+def test_untied_penalty_is_the_measured_ratio_of_lacking_the_tie() -> None:
+    from distillwatch.score.accounts import untied_penalty
+
+    # 20 fitting members, 2 of them without the tie; 80 candidates that do not fit, 72 without it.
+    like = np.array([1.0] * 18 + [0.0] * 2 + [1.0] * 8 + [0.0] * 72)
+    fits = np.array([True] * 20 + [False] * 80)
+    is_member = np.array([True] * 20 + [False] * 80)
+    assert np.isclose(untied_penalty(like, fits, is_member), np.log((3 / 22) / (73 / 82)))
+    assert untied_penalty(like, fits, is_member) < 0

@@ -101,6 +101,22 @@ def _tied_like_the_members(
     return ok
 
 
+def untied_penalty(like: np.ndarray, fits: np.ndarray, is_member: np.ndarray) -> float:
+    """The log-likelihood ratio of *not* being tied like the fitting accounts (``like`` 0), fleet vs the rest.
+
+    P(not tied | one of the campaign's) is measured on the fitting members (who were found by community
+    detection, so never held to the tie); P(not tied | not) on the candidates that do not fit.  Both are
+    smoothed (+1 / +2).  A customer who shares the fleet's prompts but did not move with it to a new release
+    pays this in its profile ratio; a fleet account that missed the move but fits well otherwise can still
+    join.
+    """
+    untied = like <= 0
+    fitting_members = fits & is_member
+    q_fleet = (np.sum(untied & fitting_members) + 1.0) / (np.sum(fitting_members) + 2.0)
+    q_other = (np.sum(untied & ~fits) + 1.0) / (np.sum(~fits) + 2.0)
+    return float(np.log(q_fleet / q_other))
+
+
 def _assign(
     parts: np.ndarray, ratios: np.ndarray, bars: np.ndarray, campaigns: list[CampaignEvidence], min_accounts: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -207,9 +223,11 @@ def score_accounts(
         fit = (llr[members] >= bar[members]).astype(np.float64)
         if typed_edges is not None:
             # Judged against every fitting account (a fleet's outlying accounts are tied to each other too), but only
-            # recruits are held to it: community detection already found the members tied to each other.
+            # recruits are weighed by it: community detection already found the members tied to each other.
             like = _tied_like_the_members(members, fit > 0, typed_edges, n, covered_at)
-            fit *= np.where(member[members], 1.0, like)
+            is_member = member[members]
+            llr[members] += np.where(is_member | (like > 0), 0.0, untied_penalty(like, fit > 0, is_member))
+            fit = np.where(is_member, fit, llr[members] >= bar[members]).astype(np.float64)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
         # Each member should be tied to the others by two independent families of links (an address
