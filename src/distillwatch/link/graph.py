@@ -105,14 +105,21 @@ def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptio
     """
     keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
     k = keys.left_join(ids, keys.account_id == ids.account_id).select(keys.account_id, keys.key, ids.idx)
-    unseen = ibis.window(group_by=k.idx.isnull(), order_by=k.account_id)
-    # ibis' dense_rank() counts from 0.
-    k = k.mutate(idx=ibis.coalesce(k.idx, (ibis.dense_rank().over(unseen) + n_accounts).cast("int32")))
-    k = k.mutate(
-        size=k.account_id.count().over(ibis.window(group_by="key")),
-        gid=ibis.dense_rank().over(order_by="key"),
-    )
-    k = k.filter(k.size >= 2)
+    # The sorts below run on the distinct registration-only accounts and on the shared keys, never on
+    # every (account, key) row: at 90M exchanges the near-duplicate bands are ~65M rows of two strings.
+    unseen = k.filter(k.idx.isnull()).select("account_id").distinct()
+    # ibis' row_number() and dense_rank() count from 0.
+    unseen = unseen.select(uid=unseen.account_id, uidx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32"))
+    # Columns are taken from the joined table: ibis may resolve ``k.account_id`` to ``unseen.uid``, its
+    # equal in the join condition (null on the left join's unmatched rows).
+    j = k.left_join(unseen, k.account_id == unseen.uid)
+    k = j.select(account_id=j.account_id, key=j.key, idx=ibis.coalesce(j.idx, j.uidx))
+    groups = k.group_by("key").aggregate(size=_.count())
+    groups = groups.filter(groups.size >= 2)
+    # Numbered in key order (only their order matters: it breaks ties in the key cap below).
+    groups = groups.select(gkey=groups.key, size=groups.size, gid=ibis.row_number().over(order_by="key"))
+    j = k.join(groups, k.key == groups.gkey)
+    k = j.select(account_id=j.account_id, key=j.key, idx=j.idx, size=j.size, gid=j.gid)
     n = max(n_accounts, 3)
     idf = ((n / k.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
     k = k.mutate(w=idf)
