@@ -182,6 +182,8 @@ def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple
             else:
                 con.insert("dw_prompt_facts", pf)
                 con.insert("dw_prompt_bands", bands_pa)
+            # The slice's Arrow buffers go back to the OS, not to the allocator's cache (RSS crept up per slice).
+            pa.default_memory_pool().release_unused()
         sf = system_fact_arrays(keyed)
     sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
     con.drop_table("dw_distinct_prompts", force=True)
