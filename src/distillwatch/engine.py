@@ -65,7 +65,7 @@ def connect(
             from distillwatch import spark
         except ImportError as exc:  # pragma: no cover - depends on the optional extra
             raise EngineError("engine 'spark' needs the spark extra: pip install 'distillwatch[spark]'") from exc
-        # A persisted-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
+        # A checkpointed-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
         return spark.connect(spark_master or os.environ.get("SPARK_MASTER"))
     raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 

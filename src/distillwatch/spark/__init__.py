@@ -5,9 +5,10 @@ Detection's table work is written once in Ibis; on Spark it runs through
 needs that the stock backend lacks:
 
 * ``create_table(..., temp=True)``: the pipeline materialises intermediate
-  tables once and reads them many times.  Here that becomes a persisted
-  DataFrame (memory, spilling to disk) registered as a session temp view, so
-  nothing is written to the warehouse and later queries do not recompute it.
+  tables once and reads them many times.  Here that becomes a locally
+  checkpointed DataFrame (memory, spilling to disk, lineage cut) registered as
+  a session temp view, so nothing is written to the warehouse and later queries
+  neither recompute it nor re-analyse the plans below it.
 * ``hash()`` compiles to Spark's 64-bit ``xxhash64`` instead of the 32-bit
   ``hash``: the pipeline keys distinct prompts by hash, and 32 bits collide
   thousands of times over the tens of millions of prompts of a large log.
@@ -38,7 +39,6 @@ import sqlglot.expressions as sge
 from ibis.backends.pyspark import Backend as _PySparkBackend
 from ibis.backends.sql.compilers.base import NULL
 from ibis.backends.sql.compilers.pyspark import PySparkCompiler
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 DEFAULT_MASTER = "local[*]"
@@ -59,7 +59,7 @@ class _Compiler(PySparkCompiler):
 
 
 class SparkBackend(_PySparkBackend):
-    """Ibis PySpark backend whose temporary tables are persisted temp views."""
+    """Ibis PySpark backend whose temporary tables are checkpointed temp views."""
 
     compiler = _Compiler()
 
@@ -72,8 +72,11 @@ class SparkBackend(_PySparkBackend):
         if not overwrite and self._session.catalog.tableExists(name):
             raise ValueError(f"temporary table {name!r} exists (pass overwrite=True)")
         _unpersist_view(self._session, name)
-        df = df.persist(StorageLevel.MEMORY_AND_DISK)
-        df.count()  # materialise now, as DuckDB's create_table does, so the timing lands in this stage
+        # Materialised now, as DuckDB's create_table does, so the timing lands in this stage.  A local
+        # checkpoint, not persist(): a persisted frame keeps its whole lineage, and every later query that
+        # reads the view re-analyses (and prints, for the SQL UI) the plans of all the tables below it,
+        # which grew past the driver's heap on the demo (java.lang.OutOfMemoryError in explainString).
+        df = df.localCheckpoint(eager=True)  # kept in memory and on disk (RDD local-checkpoint default)
         df.createOrReplaceTempView(name)
         return self.table(name)
 
@@ -89,12 +92,12 @@ class SparkBackend(_PySparkBackend):
         return self._session.createDataFrame(obj)
 
     def from_spark(self, df: DataFrame, name: str) -> ir.Table:
-        """Register a Spark DataFrame as a persisted temp view and return it as an Ibis table."""
+        """Register a Spark DataFrame as a checkpointed temp view and return it as an Ibis table."""
         return self.create_table(name, df, temp=True, overwrite=True)
 
 
 def _unpersist_view(session: SparkSession, name: str) -> None:
-    # Overwriting a view would leave the old persisted blocks in executor memory until GC.
+    # Overwriting a view leaves its old blocks in executor memory until the driver drops the frame (GC).
     if session.catalog.tableExists(name):
         try:
             session.table(name).unpersist()
