@@ -39,7 +39,12 @@ def sample_exchanges(ex: ir.Table, per_account: int, con=None) -> ir.Table:
     candidates' small intermediate tables are materialised there (see ``md5_candidates``).
     """
     keep = [c for c in ("account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools") if c in ex.columns]
-    pool = md5_candidates(ex.select(*keep), per_account, con)  # row_number() counts from 0: keep per_account
+    if con is not None and getattr(con, "name", "") != "duckdb":
+        # Spark ranks every row as before: the candidates' tables would put the exchanges' plan into every
+        # later cached table's plan several times, and Spark's driver ran out of heap printing them.
+        pool = ex.select(*keep)
+    else:
+        pool = md5_candidates(ex.select(*keep), per_account, con)  # row_number() counts from 0: keep per_account
     w = ibis.window(group_by="account_id", order_by=[pool.request_id.hexdigest("md5"), pool.request_id])
     ranked = pool.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked["rank"] < per_account).select(*keep)
