@@ -98,7 +98,7 @@ WORKING_TABLES = (
 
 def drop_working_tables(con, names: tuple[str, ...]) -> None:
     """Frees the embedded engine's working tables that no later query reads (DuckDB only: on Spark
-    they are persisted DataFrames that ``distillwatch.spark`` manages)."""
+    they are checkpointed DataFrames that ``distillwatch.spark`` manages)."""
     if con.name != "duckdb":
         return
     for name in names:

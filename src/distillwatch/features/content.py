@@ -39,12 +39,7 @@ def sample_exchanges(ex: ir.Table, per_account: int, con=None) -> ir.Table:
     candidates' small intermediate tables are materialised there (see ``md5_candidates``).
     """
     keep = [c for c in ("account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools") if c in ex.columns]
-    if con is not None and getattr(con, "name", "") != "duckdb":
-        # Spark ranks every row as before: the candidates' tables would put the exchanges' plan into every
-        # later cached table's plan several times, and Spark's driver ran out of heap printing them.
-        pool = ex.select(*keep)
-    else:
-        pool = md5_candidates(ex.select(*keep), per_account, con)  # row_number() counts from 0: keep per_account
+    pool = md5_candidates(ex.select(*keep), per_account, con)  # row_number() counts from 0: keep per_account
     w = ibis.window(group_by="account_id", order_by=[pool.request_id.hexdigest("md5"), pool.request_id])
     ranked = pool.mutate(rank=ibis.row_number().over(w))
     return ranked.filter(ranked["rank"] < per_account).select(*keep)
@@ -163,33 +158,28 @@ TEXT_BATCH_ROWS = 250_000
 def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple[ir.Table, ir.Table, ir.Table]:
     """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process.
 
-    Up to ``TEXT_BATCH_ROWS`` distinct prompts at once; above that the distinct prompts are a working
-    table, enriched a slice at a time (slices by ``prompt_key`` modulo the number of slices, each in
-    key order) and the facts appended to the engine's tables, so this process holds one slice.
+    The distinct prompts are a working table, enriched a slice of at most ``TEXT_BATCH_ROWS`` at a
+    time (slices by ``prompt_key`` modulo the number of slices, each in key order; one slice for
+    small logs) and the facts appended to the engine's tables, so this process holds one slice.
     """
     prompts = keyed.filter(keyed.prompt.notnull()).select("prompt_key", "prompt").distinct(on="prompt_key")
     prompts = con.create_table("dw_distinct_prompts", prompts, temp=True, overwrite=True)
     n = int(prompts.count().to_pyarrow().as_py())
-    if n <= TEXT_BATCH_ROWS:
-        pf, sf, bands_pa = text_fact_arrays(keyed, num_perm, bands)
-        pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
-        bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
-    else:
-        slices = -(-n // TEXT_BATCH_ROWS)
-        slot = ((prompts.prompt_key % slices) + slices) % slices  # non-negative for negative keys too
-        pf_t = bt = None
-        for i in range(slices):
-            batch = prompts.filter(slot == i).order_by("prompt_key").to_pyarrow()
-            pf, bands_pa = prompt_fact_arrays(batch, num_perm, bands)
-            if pf_t is None:
-                pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
-                bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
-            else:
-                con.insert("dw_prompt_facts", pf)
-                con.insert("dw_prompt_bands", bands_pa)
-            # The slice's Arrow buffers go back to the OS, not to the allocator's cache (RSS crept up per slice).
-            pa.default_memory_pool().release_unused()
-        sf = system_fact_arrays(keyed)
+    slices = max(1, -(-n // TEXT_BATCH_ROWS))
+    slot = ((prompts.prompt_key % slices) + slices) % slices  # non-negative for negative keys too
+    pf_t = bt = None
+    for i in range(slices):
+        batch = prompts.filter(slot == i).order_by("prompt_key").to_pyarrow()
+        pf, bands_pa = prompt_fact_arrays(batch, num_perm, bands)
+        if pf_t is None:
+            pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
+            bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
+        else:
+            con.insert("dw_prompt_facts", pf)
+            con.insert("dw_prompt_bands", bands_pa)
+        # The slice's Arrow buffers go back to the OS, not to the allocator's cache (RSS crept up per slice).
+        pa.default_memory_pool().release_unused()
+    sf = system_fact_arrays(keyed)
     sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
     con.drop_table("dw_distinct_prompts", force=True)
     return pf_t, sf_t, bt

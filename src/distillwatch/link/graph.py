@@ -92,49 +92,35 @@ def account_index(con, account_ids: pa.Array, name: str = "dw_link_ids") -> ir.T
     return con.create_table(name, t, temp=True, overwrite=True)
 
 
-def _ranked_keys(
-    keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions, by_aggregate: bool = True
-) -> ir.Table:
+def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Table:
     """(account_id, key) -> (gid, idx, size, w, rank): one row per account and key shared by two or more.
 
     ``idx`` is the account's position in ``ids`` (accounts outside it, known
     only from registration records, get distinct positions from
     ``n_accounts`` on), ``gid`` numbers the key groups, ``size`` counts the
     group, ``w`` is its weight and ``rank`` the account's place in a
-    key-specific shuffle of the group.
-
-    Two ways to the same rows.  ``by_aggregate`` (the embedded engine): group sizes by a group-by
-    and numbers sorted over the distinct keys and accounts only; windows over every (account, key)
-    row, one of them a global sort, spilled tens of GB at 90M exchanges.  Otherwise (Spark) one
-    chain of windows over ``keys`` with no self-joins: Spark prints a cached table's whole plan once
-    per reference, and the self-joins of the first way ran its driver out of heap.
+    key-specific shuffle of the group.  Group sizes come from a group-by and
+    numbers from sorts over the distinct keys and accounts only: windows over
+    every (account, key) row, one of them a global sort, spilled tens of GB at
+    90M exchanges.
     """
     keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
     k = keys.left_join(ids, keys.account_id == ids.account_id).select(keys.account_id, keys.key, ids.idx)
     # ibis' row_number() and dense_rank() count from 0.
-    if by_aggregate:
-        unseen = k.filter(k.idx.isnull()).select("account_id").distinct()
-        unseen = unseen.select(
-            uid=unseen.account_id, uidx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32")
-        )
-        # Columns are taken from the joined table: ibis may resolve ``k.account_id`` to ``unseen.uid``, its
-        # equal in the join condition (null on the left join's unmatched rows).
-        j = k.left_join(unseen, k.account_id == unseen.uid)
-        k = j.select(account_id=j.account_id, key=j.key, idx=ibis.coalesce(j.idx, j.uidx))
-        groups = k.group_by("key").aggregate(size=_.count())
-        groups = groups.filter(groups.size >= 2)
-        # Numbered in key order (only their order matters: it breaks ties in the key cap below).
-        groups = groups.select(gkey=groups.key, size=groups.size, gid=ibis.row_number().over(order_by="key"))
-        j = k.join(groups, k.key == groups.gkey)
-        k = j.select(account_id=j.account_id, key=j.key, idx=j.idx, size=j.size, gid=j.gid)
-    else:
-        unseen = ibis.window(group_by=k.idx.isnull(), order_by=k.account_id)
-        k = k.mutate(idx=ibis.coalesce(k.idx, (ibis.dense_rank().over(unseen) + n_accounts).cast("int32")))
-        k = k.mutate(
-            size=k.account_id.count().over(ibis.window(group_by="key")),
-            gid=ibis.dense_rank().over(order_by="key"),
-        )
-        k = k.filter(k.size >= 2)
+    unseen = k.filter(k.idx.isnull()).select("account_id").distinct()
+    unseen = unseen.select(
+        uid=unseen.account_id, uidx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32")
+    )
+    # Columns are taken from the joined table: ibis may resolve ``k.account_id`` to ``unseen.uid``, its
+    # equal in the join condition (null on the left join's unmatched rows).
+    j = k.left_join(unseen, k.account_id == unseen.uid)
+    k = j.select(account_id=j.account_id, key=j.key, idx=ibis.coalesce(j.idx, j.uidx))
+    groups = k.group_by("key").aggregate(size=_.count())
+    groups = groups.filter(groups.size >= 2)
+    # Numbered in key order (only their order matters: it breaks ties in the key cap below).
+    groups = groups.select(gkey=groups.key, size=groups.size, gid=ibis.row_number().over(order_by="key"))
+    j = k.join(groups, k.key == groups.gkey)
+    k = j.select(account_id=j.account_id, key=j.key, idx=j.idx, size=j.size, gid=j.gid)
     n = max(n_accounts, 3)
     idf = ((n / k.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
     k = k.mutate(w=idf)
@@ -170,7 +156,7 @@ def key_edges(
     it).  Only pairs of scanned accounts (positions below ``n_accounts``) are
     returned.
     """
-    ranked = _ranked_keys(keys, ids, n_accounts, opts, by_aggregate=getattr(con, "name", "") == "duckdb")
+    ranked = _ranked_keys(keys, ids, n_accounts, opts)
     k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
     # Pairs are made in both directions (a, b) and (b, a), so each account can rank its own partners
     # without a second pass over the pairs.
