@@ -24,6 +24,10 @@ ENGINES = ("duckdb", "spark")
 DEFAULT_DUCKDB_MEMORY = "4GB"
 
 
+# DuckDB's spill directories: ``distillwatch-duckdb-<pid>-<random>`` under the system temp directory.
+SPILL_PREFIX = "distillwatch-duckdb-"
+
+
 class EngineError(RuntimeError):
     """The requested engine cannot be opened (unknown name, missing extra)."""
 
@@ -51,7 +55,9 @@ def connect(
         # DuckDB's own default is 80% of RAM, and it keeps working tables (the exchanges with their
         # text) in its buffer pool up to that: bounded here, larger tables spill to a private temp dir.
         config["memory_limit"] = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
-        spill = tempfile.mkdtemp(prefix="distillwatch-duckdb-")
+        remove_orphaned_spill_dirs()
+        # The owner's pid is in the name, so a later scan can tell an orphaned directory from a live one.
+        spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, spill, True)  # DuckDB removes its files, not the directory
         config["temp_directory"] = spill
         con = ibis.duckdb.connect(database=database, **config)
@@ -68,6 +74,36 @@ def connect(
         # A checkpointed-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
         return spark.connect(spark_master or os.environ.get("SPARK_MASTER"))
     raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def remove_orphaned_spill_dirs(temp_root: str | Path | None = None) -> list[Path]:
+    """Removes spill directories whose scan is no longer running; returns them.
+
+    A scan removes its spill directory when it exits, but not when it is
+    killed (out of memory, SIGKILL, a lost session), and a killed 90M-row scan
+    leaves tens of GB there.  A directory is orphaned when the process whose
+    pid it carries is gone; directories of running processes (and those
+    without a pid in their name) are left alone.
+    """
+    root = Path(temp_root) if temp_root is not None else Path(tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{SPILL_PREFIX}*"):
+        pid_text = path.name[len(SPILL_PREFIX) :].split("-", 1)[0]
+        if not path.is_dir() or not pid_text.isdigit() or _process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def is_duckdb(con: BaseBackend) -> bool:
