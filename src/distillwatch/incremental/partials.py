@@ -32,27 +32,29 @@ VALUE_KINDS = (
 
 def account_part(ex: ir.Table, part_id: int) -> ir.Table:
     """Per account: counts, sums, extremes and the inter-arrival moments inside this partition."""
-    # Same order as features.behaviour.volume_and_rate, so the gaps are the batch scan's gaps.
-    w = ibis.window(group_by="account_id", order_by=[ex.sec, ex.request_id])
-    g = ex.mutate(gap=ex.sec - ex.sec.lag().over(w))
-    flag = lambda col: col.fill_null(False).cast("int64").sum()  # noqa: E731
-    agg = g.group_by("account_id").aggregate(
-        n=g.count(),
-        first_ts=g.ts.min(),
-        last_ts=g.ts.max(),
-        first_sec=g.sec.min(),
-        last_sec=g.sec.max(),
-        gap_n=g.gap.count(),
-        gap_mean=g.gap.mean(),
-        gap_var=g.gap.var(how="pop"),
-        input_tokens=g.input_tokens.sum(),
-        output_tokens=g.output_tokens.sum(),
-        tool_n=(g.n_tools.fill_null(0) > 0).cast("int64").sum(),
-        conversation_rows=g.conversation_id.notnull().cast("int64").sum(),
-        datacenter_n=flag(g.is_datacenter),
-        vpn_n=flag(g.is_vpn),
-        tor_n=flag(g.is_tor),
+    # The gaps come from a window over (account_id, sec) only, as in features.behaviour.inter_arrival:
+    # a window sorts whole rows, and ties on ``sec`` give the same sorted times (so the same gaps) in any order.
+    narrow = ex.select("account_id", "sec")
+    gapped = narrow.mutate(gap=narrow.sec - narrow.sec.lag().over(group_by="account_id", order_by=narrow.sec))
+    gaps = gapped.group_by("account_id").aggregate(
+        gap_n=gapped.gap.count(), gap_mean=gapped.gap.mean(), gap_var=gapped.gap.var(how="pop")
     )
+    flag = lambda col: col.fill_null(False).cast("int64").sum()  # noqa: E731
+    totals = ex.group_by("account_id").aggregate(
+        n=ex.count(),
+        first_ts=ex.ts.min(),
+        last_ts=ex.ts.max(),
+        first_sec=ex.sec.min(),
+        last_sec=ex.sec.max(),
+        input_tokens=ex.input_tokens.sum(),
+        output_tokens=ex.output_tokens.sum(),
+        tool_n=(ex.n_tools.fill_null(0) > 0).cast("int64").sum(),
+        conversation_rows=ex.conversation_id.notnull().cast("int64").sum(),
+        datacenter_n=flag(ex.is_datacenter),
+        vpn_n=flag(ex.is_vpn),
+        tor_n=flag(ex.is_tor),
+    )
+    agg = totals.join(gaps, "account_id")
     return agg.select(
         part_id=ibis.literal(part_id, "int64"),
         account_id=agg.account_id,
