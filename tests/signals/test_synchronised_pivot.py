@@ -13,14 +13,17 @@ from distillwatch.signals.base import REGISTRY
 
 
 def _exchanges() -> pa.Table:
-    """Three days of an old model; a new model from day 3. Fleet a1..a3 switch within 2 h; b1 days later."""
+    """Three days of an old model; a new model from day 3. Fleet a1..a3 switch within 2 h (a3 with few requests);
+    b1 days later; b2 tries it; c1 sends it as much as a1 but keeps most of its work on the old model."""
     start = datetime(2026, 5, 1, tzinfo=UTC)
     release = start + timedelta(days=3)
     rows: list[tuple[str, datetime, str]] = []
-    for acc in ("a1", "a2", "a3", "b1", "b2"):
+    for acc in ("a1", "a2", "a3", "b1", "b2", "c1"):
         rows += [(acc, start + timedelta(hours=h), "old") for h in range(0, 60, 3)]
-    for i, acc in enumerate(("a1", "a2", "a3")):
-        rows += [(acc, release + timedelta(minutes=30 * i + k), "new") for k in range(25)]
+    for i, (acc, n) in enumerate((("a1", 25), ("a2", 25), ("a3", 6))):
+        rows += [(acc, release + timedelta(minutes=30 * i + k), "new") for k in range(n)]
+    rows += [("c1", release + timedelta(hours=1, minutes=k), "new") for k in range(25)]
+    rows += [("c1", release + timedelta(hours=1, minutes=k, seconds=30), "old") for k in range(60)]
     rows += [(acc, release + timedelta(days=3, minutes=k), "new") for acc in ("b1",) for k in range(25)]
     rows += [("b2", release + timedelta(hours=1, minutes=k), "new") for k in range(3)]  # a try, not a pivot
     acc, ts, model = zip(*rows, strict=True)
@@ -38,5 +41,6 @@ def test_fleet_switching_together_shares_keys_customers_do_not() -> None:
     by_acc: dict[str, set[str]] = {}
     for a, k in zip(keys.column("account_id").to_pylist(), keys.column("key").to_pylist(), strict=True):
         by_acc.setdefault(a, set()).add(k)
-    assert set(by_acc) == {"a1", "a2", "a3"}  # b1 too late, b2 too few requests; "old" is not new
+    # b1 too late, b2 too few requests, c1 did not move its work; "old" is not new
+    assert set(by_acc) == {"a1", "a2", "a3"}
     assert by_acc["a1"] & by_acc["a2"] & by_acc["a3"]

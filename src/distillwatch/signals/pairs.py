@@ -13,6 +13,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+from ibis import _
 
 from distillwatch.signals.base import PairSignal, SignalContext, SignalMeta, register
 
@@ -248,44 +249,82 @@ class SynchronisedActivity(PairSignal):
 class SynchronisedPivot(PairSignal):
     meta = SignalMeta(
         id="link_synchronised_pivot",
-        title="Moved to a new model at the same time",
+        title="Moved to a new model at the same time, wholesale",
         description=(
-            "Accounts that began using a newly released model (first seen in the traffic more than a day after "
-            "the window began) within the same `bucket_hours` of its release, at most `max_lag_hours` after it, "
-            "with at least `min_exchanges` requests to it. A fleet's operator redirects every account to a new "
-            "release within hours; customers adopt it over days. Two bucketings, offset by half a bucket, so "
-            "accounts either side of a boundary still meet."
+            "Accounts that switched to a newly released model (first seen in the traffic more than a day after "
+            "the window began) within the same `bucket_hours` of its release, at most `max_lag_hours` after it: "
+            "at least `min_exchanges` requests to it, and at least `min_switch_share` of the account's requests "
+            "from the hour of its first use on went to it (or a later release). A fleet's operator redirects "
+            "every account's harness to a new release within hours, whatever each account's volume; a customer "
+            "tries it beside the model its work runs on and adopts it over days. Two bucketings, offset by half a "
+            "bucket, so accounts either side of a boundary still meet."
         ),
         family="behaviour",
         kind="pair",
         inputs=["model", "ts"],
         severity="low",
-        false_positives=["early adopters and evaluation teams switching on release day"],
+        false_positives=["early adopters and evaluation teams switching everything on release day"],
         # Strong enough to pull a careful fleet together in the graph (measured: bench/detection.py, strong
-        # evasion); `min_exchanges` keeps customers who merely try the release out of the groups.
+        # evasion).
         weight=1.5,
-        params=_params(max_group=100, key_scale=1.0, bucket_hours=6.0, max_lag_hours=48.0, min_exchanges=20),
+        params=_params(
+            max_group=100, key_scale=1.0, bucket_hours=6.0, max_lag_hours=48.0, min_exchanges=5, min_switch_share=0.75
+        ),
     )
 
     def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
         uses = _model_uses(ctx)
-        if uses is None:
+        hourly = _hour_counts(ctx)
+        if uses is None or hourly is None:
             return None
         start = uses.first_use.min().as_scalar()
         firsts = uses.group_by("model").aggregate(model_first=uses.first_use.min())
         # "New" as in features.behaviour.model_pivot: first seen more than a day after the data begins.
         new = firsts.filter(firsts.model_first > start + 86400.0)
-        uses = uses.join(new, "model")
-        hours = (uses.first_use - uses.model_first) / 3600.0
-        early = uses.mutate(lag=hours / params["bucket_hours"]).filter(
-            (uses.n >= params["min_exchanges"]) & (hours <= params["max_lag_hours"])
+        adopted = uses.join(new, "model")
+        hours = (adopted.first_use - adopted.model_first) / 3600.0
+        early = adopted.filter((adopted.n >= params["min_exchanges"]) & (hours <= params["max_lag_hours"])).mutate(
+            lag=hours / params["bucket_hours"], first_hour=(adopted.first_use / 3600.0).floor().cast("int64")
         )
-        lag = early.lag
+        # The switch share: requests to this release or a later one, over all requests from the hour of the
+        # account's first use of it on (hour resolution, so the incremental state's hourly counts give the same).
+        later = adopted.select("account_id", later_first=adopted.model_first, later_n=adopted.n)
+        on_new = (
+            early.join(later, [early.account_id == later.account_id, later.later_first >= early.model_first])
+            .group_by(["account_id", "model"])
+            .aggregate(n_new=_.later_n.sum())
+        )
+        since = (
+            early.join(hourly, [early.account_id == hourly.account_id, hourly.ehour >= early.first_hour])
+            .group_by(["account_id", "model"])
+            .aggregate(n_since=_.n_hour.sum())
+        )
+        switched = (
+            early.join(on_new, ["account_id", "model"])
+            .join(since, ["account_id", "model"])
+            .filter(lambda t: t.n_new >= params["min_switch_share"] * t.n_since)
+        )
+        lag = switched.lag
         keys = [
-            early.select("account_id", key=early.model.cast("string") + ibis.literal(f"|{tag}|") + (lag + shift).floor().cast("int64").cast("string"))
+            switched.select(
+                "account_id",
+                key=switched.model.cast("string") + ibis.literal(f"|{tag}|") + (lag + shift).floor().cast("int64").cast("string"),
+            )
             for tag, shift in (("a", 0.0), ("b", 0.5))
         ]
         return keys[0].union(keys[1], distinct=True)
+
+
+def _hour_counts(ctx: SignalContext) -> ir.Table | None:
+    """Per (account_id, ehour = epoch hour): the account's exchanges ``n_hour`` in that hour."""
+    state = _state(ctx)
+    if state is not None:
+        h = state.hours
+        return h.group_by(["account_id", "ehour"]).aggregate(n_hour=h.n.sum())
+    if ctx.ex is None:
+        return None
+    ex = ctx.ex
+    return ex.group_by(["account_id", (ex.sec / 3600.0).floor().cast("int64").name("ehour")]).aggregate(n_hour=ex.count())
 
 
 def _model_uses(ctx: SignalContext) -> ir.Table | None:

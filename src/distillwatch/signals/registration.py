@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.signals.base import (
@@ -90,3 +91,48 @@ class SharedPayment(Signal):
         value = ramp(raw, params["lo"], params["hi"])
         reason = words("pays with a card shared by ", num(raw), " accounts")
         return SignalResult(value, raw, only_where(reason, value))
+
+
+@register
+class DormantAccount(Signal):
+    meta = SignalMeta(
+        id="dormant_account",
+        title="Dormant account put to sustained use",
+        description=(
+            "Days an account that then sent at least `min_exchanges` requests stayed silent: from the later of the "
+            "window's start and its registration to its first exchange. Fleets that buy or farm aged accounts "
+            "bring them online when the harvest starts; a customer who sends real volume was already active when "
+            "the window began, or registered just before its first request (that is `fresh_account`). Rises from "
+            "`lo` to `hi` days. Not measured below `min_exchanges` (occasional users come and go)."
+        ),
+        family="registration",
+        inputs=["accounts.created_at", "ts"],
+        severity="low",
+        false_positives=["a customer returning from a break", "a class starting mid-window (declared organisation)"],
+        weight=0.6,
+        params={"lo": 1.0, "hi": 3.0, "min_exchanges": 20},
+    )
+
+    def compute(self, ctx: SignalContext, params: dict[str, Any]) -> SignalResult:
+        first = _epoch_seconds(ctx, "first_ts")
+        window_start = np.nanmin(first) if np.any(~np.isnan(first)) else np.nan
+        silent = (first - window_start) / 86400.0
+        age_days = ctx.col("age_at_first_use_hours") / 24.0
+        # Registered inside the window: silent only since registration (a new customer's first days are not dormancy).
+        silent = np.where(np.isnan(age_days), silent, np.minimum(silent, np.maximum(age_days, 0.0)))
+        raw = np.where(ctx.col("exchanges", 0.0) >= params["min_exchanges"], silent, np.nan)
+        value = ramp(raw, params["lo"], params["hi"])
+        reason = words("silent for ", num(raw, 1), " days in the window, then put to sustained use")
+        return SignalResult(value, raw, only_where(reason, value))
+
+
+def _epoch_seconds(ctx: SignalContext, name: str) -> np.ndarray:
+    """A timestamp feature column as epoch seconds (float64, NaN where null or absent)."""
+    if name not in ctx.features.column_names:
+        return np.full(ctx.n, np.nan)
+    col = ctx.features.column(name).combine_chunks()
+    if not pa.types.is_timestamp(col.type):
+        return ctx.col(name)
+    per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[col.type.unit]
+    ints = pc.cast(col.cast(pa.timestamp(col.type.unit)), pa.int64())
+    return pc.fill_null(pc.cast(ints, pa.float64()), np.nan).to_numpy(zero_copy_only=False) / per_second
