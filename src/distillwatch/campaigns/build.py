@@ -236,13 +236,21 @@ def _indicators(tops: dict, templates: list[dict], domains: list[dict], cid: str
 
 
 def _sample_prompts(ex: ir.Table, m: ir.Table) -> dict[str, list[str]]:
-    """A few prompts per campaign, deterministic (smallest request-id hash), bounded."""
-    j = ex.filter(ex.prompt.notnull()).join(m, "account_id")
-    w = ibis.window(group_by="campaign_id", order_by=[j.request_id.hash(), j.request_id])
-    s = j.mutate(r=ibis.row_number().over(w))
-    s = s.filter(s.r < SAMPLE_PROMPTS).select("campaign_id", prompt=s.prompt.substr(0, PROMPT_CHARS * 2))
+    """A few prompts per campaign, deterministic (smallest request-id hash), bounded.
+
+    The ranking window carries request ids only and the chosen rows' text is read afterwards: a
+    window that carried the prompts sorted every campaign exchange with its text (29M at the
+    reported campaign's scale).  Request ids are unique per account (ingest guarantees it).
+    """
+    rows = ex.filter(ex.prompt.notnull()).select("account_id", "request_id").join(m, "account_id")
+    w = ibis.window(group_by="campaign_id", order_by=[rows.request_id.hash(), rows.request_id])
+    ranked = rows.mutate(r=ibis.row_number().over(w))
+    picked = ranked.filter(ranked.r < SAMPLE_PROMPTS)
+    text = ex.select("account_id", "request_id", prompt=ex.prompt.substr(0, PROMPT_CHARS * 2))
+    j = picked.join(text, [picked.account_id == text.account_id, picked.request_id == text.request_id])
+    s = j.select(campaign_id=picked.campaign_id, r=picked.r, prompt=text.prompt)
     out: dict[str, list[str]] = {}
-    for r in _rows(s.order_by(["campaign_id"])):
+    for r in _rows(s.order_by(["campaign_id", "r"])):
         out.setdefault(r["campaign_id"], []).append(bounded_text(r["prompt"]))
     return out
 

@@ -58,12 +58,18 @@ def _template_sketches(
         from distillwatch.enrich import templates
     except ImportError:  # enrichment not installed in this build: the sketch is optional evidence
         return {}
-    prompts = joined.filter(joined.prompt.notnull()).select("campaign_id", "prompt").distinct()
-    # A deterministic sample: order by a hash of the text, not by arrival.
-    ranked = prompts.mutate(rk=ibis.row_number().over(group_by="campaign_id", order_by=prompts.prompt.hash()))
+    prompts = joined.filter(joined.prompt.notnull()).select("campaign_id", "prompt")
+    prompts = prompts.mutate(text_hash=prompts.prompt.hash())
+    # A deterministic sample: the distinct texts with the smallest hashes, not the first to arrive.  Chosen on
+    # the hashes alone, then the chosen texts are read: distinct texts over every campaign exchange (29M at
+    # the reported campaign's scale) held the text of each in a hash table.
+    hashes = prompts.select("campaign_id", "text_hash").distinct()
+    ranked = hashes.mutate(rk=ibis.row_number().over(group_by="campaign_id", order_by=hashes.text_hash))
+    chosen = ranked.filter(ranked.rk < sample).select("campaign_id", "text_hash")
     rows = (
-        ranked.filter(ranked.rk < sample)
+        prompts.semi_join(chosen, ["campaign_id", "text_hash"])
         .select("campaign_id", "prompt")
+        .distinct()
         .order_by(["campaign_id", "prompt"])
         .to_pyarrow()
     )
