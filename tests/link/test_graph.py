@@ -7,7 +7,14 @@ import pyarrow as pa
 import pytest
 
 from distillwatch import engine
-from distillwatch.link import EdgeOptions, PairSource, build_edges, find_communities, merge_dense_neighbours
+from distillwatch.link import (
+    EdgeOptions,
+    PairSource,
+    build_edges,
+    find_communities,
+    graph,
+    merge_dense_neighbours,
+)
 from distillwatch.link.minhash import set_band_keys
 
 
@@ -233,3 +240,49 @@ def test_key_cap_keeps_each_accounts_rarest_keys() -> None:
     assert partners_of_p == {"q"}  # p kept only its rarest key
     full = build_edges(con, [_source("k", _keys(con, rows, "kn"), max_partners=0)], ids)
     assert len(set(full.dst[full.src == 0].tolist())) == 21
+
+
+def test_pairs_made_in_slices_of_accounts_give_the_same_edges() -> None:
+    # Small and big groups (circulant), a partner cap, a shared-key floor and registration-only accounts:
+    # every step that ranks or sums per account must see all of an account's pair rows in its slice.
+    rng = np.random.default_rng(11)
+    accounts = [f"a{i:04d}" for i in range(500)]
+    # Rare keys (groups of about 8, cliques) and popular ones (about 100 accounts, circulants).
+    keys_drawn = np.concatenate([rng.integers(0, 1_500, 12_000), rng.integers(1_500, 1_540, 4_000)])
+    rows = [
+        (f"x{int(i):04d}", f"k{int(k)}")
+        for i, k in zip(rng.integers(0, 700, 16_000), keys_drawn, strict=True)
+    ]
+    rows = [(a.replace("x", "a") if int(a[1:]) < 500 else a, k) for a, k in rows]
+    ids = _ids(*accounts)
+    runs = {}
+    for budget in (0, 50_000, 9_000):  # 1, 3 and 14 slices of the first signal
+        con = engine.connect()
+        keys = _keys(con, rows, "ks")
+        opts = {
+            "max_group": 20,
+            "neighbours": 4,
+            "max_partners": 7,
+            "min_shared": 2,
+            "pair_rows_per_slice": budget,
+        }
+        second = _source("m", _keys(con, rows[::3], "km"), weight=0.4, max_group=12, neighbours=3)
+        runs[budget] = build_edges(con, [_source("k", keys, **opts), second], ids, min_pair_weight=0.2)
+    one = runs[0]
+    assert len(one.src) > 1_000 and len(set(one.kind.tolist())) == 2
+    for budget in (50_000, 9_000):
+        for field in ("src", "dst", "kind", "strength", "weighted", "pair_src", "pair_dst", "pair_weight"):
+            assert np.array_equal(getattr(one, field), getattr(runs[budget], field)), (budget, field)
+
+
+def test_slice_count_follows_the_expected_pair_rows() -> None:
+    con = engine.connect()
+    # One group of 5 (a clique: 4 rows each) and one of 30 (circulant, 2 x 3 neighbours each).
+    rows = [(f"s{i}", "small") for i in range(5)] + [(f"b{i:02d}", "big") for i in range(30)]
+    ids = _ids(*[r[0] for r in rows])
+    opts = EdgeOptions(max_group=10, neighbours=3, pair_rows_per_slice=100)
+    ranked = graph._ranked_keys(_keys(con, rows, "kc"), graph.account_index(con, ids), len(ids), opts)
+    expected = graph._expected_pair_rows(ranked, opts)
+    assert expected == 5 * 4 + 30 * 6
+    assert graph._slice_count(expected, opts) == 2
+    assert graph._slice_count(expected, EdgeOptions(pair_rows_per_slice=0)) == 1

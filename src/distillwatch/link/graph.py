@@ -46,6 +46,9 @@ class EdgeOptions:
     # Each account keeps only its ``max_keys`` rarest shared keys of this kind (0 keeps all): bounds the pair
     # rows a key-rich account (64 sampled prompts x 16 LSH bands) makes before they are combined.
     max_keys: int = 0
+    # Pair rows (before they are summed per account pair) one engine query may make: a signal expected to
+    # make more has its pairs made in slices of accounts (see ``key_edges``).  0: always one query.
+    pair_rows_per_slice: int = 20_000_000
 
 
 @dataclass
@@ -144,6 +147,23 @@ def _fixed_sum(x: ir.FloatingValue) -> ir.FloatingScalar:
     return (x * FIXED_POINT).round().cast("int64").sum().cast("float64") / FIXED_POINT
 
 
+def _expected_pair_rows(k: ir.Table, opts: EdgeOptions) -> int:
+    """Pair rows ``key_edges`` makes from the ranked keys ``k`` (both directions, before any filter).
+
+    Each (account, key) row of a group of at most ``max_group`` pairs with the group's other members;
+    each row of a bigger group with its 2 x ``neighbours`` circulant neighbours.
+    """
+    per_row = ibis.ifelse(k.size <= opts.max_group, k.size - 1, 2 * opts.neighbours).cast("int64")
+    total = per_row.sum().to_pyarrow().as_py()
+    return int(total or 0)
+
+
+def _slice_count(expected_pair_rows: int, opts: EdgeOptions) -> int:
+    if opts.pair_rows_per_slice <= 0:
+        return 1
+    return max(1, -(-expected_pair_rows // opts.pair_rows_per_slice))
+
+
 def key_edges(
     con, keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions, name: str = "keys"
 ) -> ir.Table:
@@ -155,19 +175,56 @@ def key_edges(
     ``opts.max_partners`` strongest pairs (a pair stays when either end keeps
     it).  Only pairs of scanned accounts (positions below ``n_accounts``) are
     returned.
+
+    A signal expected to make more than ``opts.pair_rows_per_slice`` pair rows
+    makes them in slices of accounts (``a``'s position modulo the number of
+    slices), each slice a query of its own: at 90M exchanges one query holding
+    all of a signal's pair rows ran DuckDB out of its memory cap.  The result is
+    the same as in one query, because every row of account ``a`` (pairs are made
+    in both directions) is in ``a``'s slice, so its per-pair sums and its ranking
+    of partners are complete there; only the final dedupe of pairs kept by both
+    ends spans the slices.
     """
     ranked = _ranked_keys(keys, ids, n_accounts, opts)
     k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
+    slices = _slice_count(_expected_pair_rows(k, opts), opts)
+    if slices == 1:
+        ends = _strongest_ends(k, n_accounts, opts)
+    else:
+        parts = [
+            con.create_table(
+                f"dw_link_ends_{name}_{s}",
+                _strongest_ends(k, n_accounts, opts, slices, s),
+                temp=True,
+                overwrite=True,
+            )
+            for s in range(slices)
+        ]
+        ends = parts[0].union(*parts[1:], distinct=False)
+    edges = ends.select(
+        src=ibis.least(ends.a, ends.b), dst=ibis.greatest(ends.a, ends.b), strength=ends.strength
+    )
+    # A pair both ends keep appears twice, with the same strength.
+    return edges.group_by(["src", "dst"]).aggregate(strength=edges.strength.max())
+
+
+def _strongest_ends(
+    k: ir.Table, n_accounts: int, opts: EdgeOptions, slices: int = 1, part: int = 0
+) -> ir.Table:
+    """(a, b, strength): each account ``a`` of slice ``part`` and its strongest partners ``b``."""
     # Pairs are made in both directions (a, b) and (b, a), so each account can rank its own partners
     # without a second pass over the pairs.
     small = k.filter(k.size <= opts.max_group)
     a, b = small.view(), small.view()
+    if slices > 1:
+        a = a.filter(a.idx % slices == part)
     small_pairs = a.join(b, [a.gid == b.gid, a.idx != b.idx]).select(a=a.idx, b=b.idx, w=a.w)
     big = k.filter(k.size > opts.max_group)
     # Member i reaches i+1..i+neighbours and i-1..i-neighbours of the shuffle: every circulant pair, once
     # from each end (max_group >= 2 x neighbours keeps the two offsets distinct).
     steps = [o for o in range(-opts.neighbours, opts.neighbours + 1) if o != 0]
-    reach = big.cross_join(ibis.memtable({"off": steps}))
+    own = big.filter(big.idx % slices == part) if slices > 1 else big
+    reach = own.cross_join(ibis.memtable({"off": steps}))
     reach = reach.mutate(target=(reach["rank"] + reach.off + reach.size) % reach.size)
     other = big.view()
     big_pairs = reach.join(other, [reach.gid == other.gid, reach.target == other["rank"]]).select(
@@ -183,11 +240,7 @@ def key_edges(
     if opts.max_partners > 0:
         strongest = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
         ends = ends.filter(ibis.row_number().over(strongest) < opts.max_partners)
-    edges = ends.select(
-        src=ibis.least(ends.a, ends.b), dst=ibis.greatest(ends.a, ends.b), strength=ends.strength
-    )
-    # A pair both ends keep appears twice, with the same strength.
-    return edges.group_by(["src", "dst"]).aggregate(strength=edges.strength.max())
+    return ends
 
 
 def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_weight: float = 0.0) -> Edges:
