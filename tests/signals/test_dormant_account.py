@@ -29,7 +29,7 @@ def test_silent_then_sustained_is_measured_from_window_start_or_registration() -
     sig = REGISTRY["dormant_account"]
     res = sig.compute(_ctx(), sig.meta.params)
     np.testing.assert_allclose(res.raw[[0, 1, 2, 4]], [0.0, 4.0, 2.0 / 24, 2.0])
-    assert np.isnan(res.raw[3])  # below min_exchanges: not measured
+    assert res.raw[3] == 5.0  # measured, but below min_exchanges: no evidence
     np.testing.assert_allclose(res.value, [0.0, 1.0, 0.0, 0.0, 0.5])
     reasons = res.reason.to_pylist()
     assert reasons[1] == "silent for 4 days in the window, then put to sustained use"

@@ -13,6 +13,8 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
 from ibis import _
 
 from distillwatch.signals.base import PairSignal, SignalContext, SignalMeta, register
@@ -313,6 +315,43 @@ class SynchronisedPivot(PairSignal):
             for tag, shift in (("a", 0.0), ("b", 0.5))
         ]
         return keys[0].union(keys[1], distinct=True)
+
+
+@register
+class CoordinatedOnset(PairSignal):
+    meta = SignalMeta(
+        id="link_coordinated_onset",
+        title="Dormant accounts that came online together",
+        description=(
+            "Accounts silent for at least `min_silent_days` of the window (since its start or their registration) "
+            "that then sent at least `min_exchanges` requests, keyed by the `bucket_hours` in which they came "
+            "online (two bucketings, offset by half a bucket). An operator brings its bought or farmed accounts "
+            "online in batches when a harvest starts; customers return one by one. The pair form of "
+            "`dormant_account`, so the same family (registration)."
+        ),
+        family="registration",
+        kind="pair",
+        inputs=["accounts.created_at", "ts"],
+        severity="low",
+        false_positives=["a class or a team starting mid-window (declared organisation)", "customers back after a holiday"],
+        weight=0.6,
+        params=_params(max_group=40, bucket_hours=24.0, min_silent_days=1.0, min_exchanges=20),
+    )
+
+    def keys(self, ctx: SignalContext, params: dict[str, Any]) -> ir.Table | None:
+        from distillwatch.signals.registration import silent_days
+
+        silent, first = silent_days(ctx, params["min_exchanges"])
+        onset = np.nan_to_num(silent, nan=0.0) >= params["min_silent_days"]
+        if not onset.any():
+            return None
+        ids = ctx.features.column("account_id").combine_chunks().cast(pa.string()).filter(pa.array(onset))
+        bucket = first[onset] / (3600.0 * params["bucket_hours"])
+        keys = [
+            pa.table({"account_id": ids, "key": pa.array([f"{tag}|{int(b)}" for b in np.floor(bucket + shift)], pa.string())})
+            for tag, shift in (("a", 0.0), ("b", 0.5))
+        ]
+        return ibis.memtable(pa.concat_tables(keys))
 
 
 def _hour_counts(ctx: SignalContext) -> ir.Table | None:

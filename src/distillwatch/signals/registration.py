@@ -103,7 +103,7 @@ class DormantAccount(Signal):
             "window's start and its registration to its first exchange. Fleets that buy or farm aged accounts "
             "bring them online when the harvest starts; a customer who sends real volume was already active when "
             "the window began, or registered just before its first request (that is `fresh_account`). Rises from "
-            "`lo` to `hi` days. Not measured below `min_exchanges` (occasional users come and go)."
+            "`lo` to `hi` days. No evidence below `min_exchanges` (occasional users come and go)."
         ),
         family="registration",
         inputs=["accounts.created_at", "ts"],
@@ -114,16 +114,24 @@ class DormantAccount(Signal):
     )
 
     def compute(self, ctx: SignalContext, params: dict[str, Any]) -> SignalResult:
-        first = _epoch_seconds(ctx, "first_ts")
-        window_start = np.nanmin(first) if np.any(~np.isnan(first)) else np.nan
-        silent = (first - window_start) / 86400.0
-        age_days = ctx.col("age_at_first_use_hours") / 24.0
-        # Registered inside the window: silent only since registration (a new customer's first days are not dormancy).
-        silent = np.where(np.isnan(age_days), silent, np.minimum(silent, np.maximum(age_days, 0.0)))
-        raw = np.where(ctx.col("exchanges", 0.0) >= params["min_exchanges"], silent, np.nan)
-        value = ramp(raw, params["lo"], params["hi"])
+        raw, _ = silent_days(ctx, 0)
+        # The profile (score/profile.py) compares the silence of every account; only sustained use makes it evidence.
+        sustained = ctx.col("exchanges", 0.0) >= params["min_exchanges"]
+        value = ramp(raw, params["lo"], params["hi"]) * sustained
         reason = words("silent for ", num(raw, 1), " days in the window, then put to sustained use")
         return SignalResult(value, raw, only_where(reason, value))
+
+
+def silent_days(ctx: SignalContext, min_exchanges: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per account: days silent before its first exchange (from the later of the window's start and its
+    registration; NaN below ``min_exchanges``) and the first exchange (epoch seconds)."""
+    first = _epoch_seconds(ctx, "first_ts")
+    window_start = np.nanmin(first) if np.any(~np.isnan(first)) else np.nan
+    silent = (first - window_start) / 86400.0
+    age_days = ctx.col("age_at_first_use_hours") / 24.0
+    # Registered inside the window: silent only since registration (a new customer's first days are not dormancy).
+    silent = np.where(np.isnan(age_days), silent, np.minimum(silent, np.maximum(age_days, 0.0)))
+    return np.where(ctx.col("exchanges", 0.0) >= min_exchanges, silent, np.nan), first
 
 
 def _epoch_seconds(ctx: SignalContext, name: str) -> np.ndarray:
