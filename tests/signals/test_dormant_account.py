@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import ibis
 import numpy as np
 import pyarrow as pa
 
@@ -34,3 +35,20 @@ def test_silent_then_sustained_is_measured_from_window_start_or_registration() -
     reasons = res.reason.to_pylist()
     assert reasons[1] == "silent for 4 days in the window, then put to sustained use"
     assert reasons[0] is None
+
+
+def test_dormant_accounts_that_came_online_together_share_an_onset_key() -> None:
+    load_signals()
+    sig = REGISTRY["link_coordinated_onset"]
+    ctx = _ctx()
+    ctx.con = ibis.duckdb.connect()
+    keys = sig.keys(ctx, sig.meta.params).to_pyarrow()
+    by_acc: dict[str, set[str]] = {}
+    for a, k in zip(keys.column("account_id").to_pylist(), keys.column("key").to_pylist(), strict=True):
+        by_acc.setdefault(a, set()).add(k)
+    # steady and new were never silent; occasional sent too little; dormant (day 4) and unrecorded (day 2) were
+    # silent but came online two days apart, so they share no key.
+    assert set(by_acc) == {"dormant", "unrecorded"}
+    assert not by_acc["dormant"] & by_acc["unrecorded"]
+    late = sig.keys(ctx, {**sig.meta.params, "bucket_hours": 24.0 * 8}).to_pyarrow()
+    assert len(set(late.column("key").to_pylist())) < late.num_rows  # in one 8-day bucket they meet
