@@ -232,3 +232,14 @@ def test_untied_penalty_is_the_measured_ratio_of_lacking_the_tie() -> None:
     is_member = np.array([True] * 20 + [False] * 80)
     assert np.isclose(untied_penalty(like, fits, is_member), np.log((3 / 22) / (73 / 82)))
     assert untied_penalty(like, fits, is_member) < 0
+
+
+def test_lacking_the_tie_is_never_a_bonus() -> None:
+    from distillwatch.score.accounts import untied_penalty
+
+    # A young campaign: 5 fitting members, 4 of them untied; 40 candidates that do not fit, 10 untied. The smoothed
+    # shares (5/7 against 11/42) would make lacking the tie evidence *for* belonging.
+    like = np.array([1.0] + [0.0] * 4 + [1.0] * 30 + [0.0] * 10)
+    fits = np.array([True] * 5 + [False] * 40)
+    is_member = np.array([True] * 5 + [False] * 40)
+    assert untied_penalty(like, fits, is_member) == 0.0

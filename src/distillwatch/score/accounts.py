@@ -114,7 +114,8 @@ def untied_penalty(like: np.ndarray, fits: np.ndarray, is_member: np.ndarray) ->
     fitting_members = fits & is_member
     q_fleet = (np.sum(untied & fitting_members) + 1.0) / (np.sum(fitting_members) + 2.0)
     q_other = (np.sum(untied & ~fits) + 1.0) / (np.sum(~fits) + 2.0)
-    return float(np.log(q_fleet / q_other))
+    # Lacking the tie is never evidence of belonging: with few fitting members the smoothed shares can invert.
+    return min(0.0, float(np.log(q_fleet / q_other)))
 
 
 def _assign(
