@@ -15,6 +15,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis import _
 
 from distillwatch.signals.base import PairSignal, SignalContext, SignalMeta, register
@@ -348,7 +349,14 @@ class CoordinatedOnset(PairSignal):
         ids = ctx.features.column("account_id").combine_chunks().cast(pa.string()).filter(pa.array(onset))
         bucket = first[onset] / (3600.0 * params["bucket_hours"])
         keys = [
-            pa.table({"account_id": ids, "key": pa.array([f"{tag}|{int(b)}" for b in np.floor(bucket + shift)], pa.string())})
+            pa.table(
+                {
+                    "account_id": ids,
+                    "key": pc.binary_join_element_wise(
+                        tag, pc.cast(pa.array(np.floor(bucket + shift).astype(np.int64)), pa.string()), "|"
+                    ),
+                }
+            )
             for tag, shift in (("a", 0.0), ("b", 0.5))
         ]
         return ibis.memtable(pa.concat_tables(keys))
