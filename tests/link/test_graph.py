@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import igraph as ig
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -286,3 +289,29 @@ def test_slice_count_follows_the_expected_pair_rows() -> None:
     assert expected == 5 * 4 + 30 * 6
     assert graph._slice_count(expected, opts) == 2
     assert graph._slice_count(expected, EdgeOptions(pair_rows_per_slice=0)) == 1
+
+
+def test_graph_built_in_slices_gives_the_same_communities(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reference: the whole edge list in one call and the weights as an edge attribute.
+    rng = np.random.default_rng(5)
+    n = 400
+    src = rng.integers(0, n, 6_000).astype(np.int32)
+    dst = rng.integers(0, n, 6_000).astype(np.int32)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    weight = rng.random(len(src))
+    g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist(), strict=True)), directed=False)
+    g.es["weight"] = weight.tolist()
+    state = random.getstate()
+    random.seed(0)
+    ig.set_random_number_generator(random)
+    try:
+        expected = g.community_leiden(
+            objective_function="modularity", weights="weight", n_iterations=-1
+        ).membership
+    finally:
+        random.setstate(state)
+    monkeypatch.setattr(graph, "GRAPH_EDGES_PER_ADD", 777)
+    got = find_communities(n, src, dst, weight, seed=0)
+    assert len(set(expected)) > 3
+    assert got.tolist() == expected

@@ -293,6 +293,10 @@ def _empty_edges(kinds: list[str], families: list[str]) -> Edges:
     return Edges(i, i, np.zeros(0, dtype=np.int8), f, f, i, i, f, kinds, families)
 
 
+# Edges handed to igraph per call while building the graph (see ``find_communities``).
+GRAPH_EDGES_PER_ADD = 2_000_000
+
+
 def find_communities(
     n: int,
     src: np.ndarray,
@@ -310,16 +314,23 @@ def find_communities(
     membership = np.full(n, -1, dtype=np.int64)
     if len(src) == 0:
         return membership
-    # igraph copies a list of int pairs about 3x faster than it walks the rows of a 2-D numpy array.
-    g = ig.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist(), strict=True)), directed=False)
-    g.es["weight"] = np.asarray(weight, dtype=float).tolist()
+    # igraph copies a list of int pairs about 3x faster than it walks the rows of a 2-D numpy array, but
+    # such a list costs ~120 bytes an edge: it is made and added a slice at a time (same edges, same
+    # order), so at ~30M edges it is not 4 GB at once.
+    g = ig.Graph(n=n, directed=False)
+    for lo in range(0, len(src), GRAPH_EDGES_PER_ADD):
+        hi = lo + GRAPH_EDGES_PER_ADD
+        g.add_edges(list(zip(src[lo:hi].tolist(), dst[lo:hi].tolist(), strict=True)))
+    # The weights go to Leiden as a numpy array (copied into igraph's own vector), not as an edge
+    # attribute, which igraph keeps as a list of Python floats (32 bytes an edge).
+    weights = np.ascontiguousarray(weight, dtype=np.float64)
     # igraph draws from Python's `random` once it is installed as its generator: seed it for repeatable runs.
     state = random.getstate()
     random.seed(seed)
     ig.set_random_number_generator(random)
     try:
         part = g.community_leiden(
-            objective_function="modularity", weights="weight", resolution=resolution, n_iterations=-1
+            objective_function="modularity", weights=weights, resolution=resolution, n_iterations=-1
         )
     finally:
         random.setstate(state)
