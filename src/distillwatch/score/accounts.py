@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence
-from distillwatch.score.profile import binned, profile_bar, profile_llr, recruit_bar
+from distillwatch.score.profile import binned, member_bar, profile_llr, recruit_bar
 from distillwatch.signals import AccountSignals
 from distillwatch.signals.base import join_present, num, words
 
@@ -217,7 +217,8 @@ def score_accounts(
         llr = profile_llr(columns, member, population, profile_iterations, profile_decorrelation)
         # The prior odds of belonging: for a member, the campaign's share of the accounts; for an outside account,
         # the members' share among the accounts tied to the campaign at least as firmly as it is.
-        bar = np.where(member, profile_bar(target_fpr, int(member.sum()), n), recruit_bar(target_fpr, tie, member))
+        outside_bar = recruit_bar(target_fpr, tie, member)
+        bar = np.where(member, member_bar(target_fpr, outside_bar, member, tied), outside_bar)
         members = np.flatnonzero(member | tied)
         # A member counts only if it fits the campaign's profile itself: an ordinary customer swept in by a
         # shared address or a common prompt keeps its own, low, score.
