@@ -40,6 +40,7 @@ benchmark (``bench/detection.py``) measures the false positives it lets through.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import digamma
 
 
 def quantile_bins(raw: np.ndarray, groups: list[np.ndarray], bins: int) -> tuple[np.ndarray, int]:
@@ -62,22 +63,6 @@ def quantile_bins(raw: np.ndarray, groups: list[np.ndarray], bins: int) -> tuple
 def binned(raw: np.ndarray, groups: list[np.ndarray], bins: int) -> list[tuple[np.ndarray, int]]:
     """Bins of every column of ``raw`` (accounts x measurements), edges from the quantiles of each group."""
     return [quantile_bins(raw[:, j], groups, bins) for j in range(raw.shape[1])]
-
-
-def digamma(x: np.ndarray) -> np.ndarray:
-    """The digamma function for x >= 1 (vectorised): psi(x) = psi(x + k) - sum 1/(x + i), then the asymptotic series.
-
-    Accurate to about 1e-10 from x = 1 on; the profile only needs it at counts + 1.
-    """
-    x = np.asarray(x, dtype=np.float64).copy()
-    shift = np.zeros_like(x)
-    for _ in range(6):  # x >= 1 becomes x >= 7, where the series below converges fast
-        small = x < 7.0
-        shift -= np.where(small, 1.0 / x, 0.0)
-        x = np.where(small, x + 1.0, x)
-    inv2 = 1.0 / (x * x)
-    series = np.log(x) - 0.5 / x - inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 / 240)))
-    return series + shift
 
 
 def _expected_log_share(count: np.ndarray, total: np.ndarray) -> np.ndarray:
