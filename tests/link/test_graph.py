@@ -311,7 +311,7 @@ def test_graph_built_in_slices_gives_the_same_communities(monkeypatch: pytest.Mo
         ).membership
     finally:
         random.setstate(state)
-    monkeypatch.setattr(graph, "GRAPH_EDGES_PER_ADD", 777)
+    monkeypatch.setattr(graph, "GRAPH_EDGES_PER_SLICE", 777)
     got = find_communities(n, src, dst, weight, seed=0)
     assert len(set(expected)) > 3
     assert got.tolist() == expected

