@@ -250,17 +250,22 @@ def detect(
 
 
 def _evidence_words(ev, signal_ids: list[str]) -> list[str]:
+    # The figures were measured on the community the campaign was found in (``ev.size`` accounts); a campaign
+    # merged from several overlapping communities says so, since its members are more than that community.
     words = []
+    where = f"the {ev.size} accounts of the community it was found in" if ev.merged_from > 1 else f"its {ev.size} accounts"
     for famname in ev.families:
         cov, mean = ev.link_coverage[famname], ev.member_mean[famname]
         if cov >= mean:
-            words.append(f"{famname}: {cov:.0%} of its {ev.size} accounts are linked by shared {famname} evidence")
+            words.append(f"{famname}: {cov:.0%} of {where} are linked by shared {famname} evidence")
         else:
-            words.append(f"{famname}: its accounts average {mean:.2f} on the {famname} signals (0 to 1)")
+            words.append(f"{famname}: {where} average {mean:.2f} on the {famname} signals (0 to 1)")
     words.append(
         f"group statistic {ev.statistic:.2f} against {ev.null_threshold:.2f} for random groups of {ev.size} accounts "
         "at the target false-positive rate"
     )
+    if ev.merged_from > 1:
+        words.append(f"merged from {ev.merged_from} communities whose fitting accounts largely overlap")
     return words
 
 

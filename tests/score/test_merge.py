@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from distillwatch.pipeline import _evidence_words
 from distillwatch.score.campaigns import CampaignEvidence
 from distillwatch.score.stage import merge_overlapping
 
@@ -30,7 +31,21 @@ def test_overlapping_campaigns_merge_and_a_separate_one_stays() -> None:
     assert list(merged[4].members) == list(range(60)) and merged[4].size == 30  # size: the community measured
     assert set(merged[4].families) == {"behaviour", "content", "coordination"}
     assert merged[4].confidence == 0.7
+    assert merged[4].merged_from == 2 and merged[12].merged_from == 1
     assert list(merged[12].members) == list(range(100, 120))
+
+
+def test_a_merged_campaign_says_its_figures_are_those_of_the_community_it_was_found_in() -> None:
+    evidence = [
+        _campaign(4, range(0, 30), ["behaviour", "content"], 0.6),
+        _campaign(9, range(25, 60), ["content", "coordination"], 0.7),
+    ]
+    merged = merge_overlapping(evidence, {4: np.arange(60), 9: np.arange(10, 60)}, 0.5)
+    words = _evidence_words(merged[0], [])
+    assert "the 30 accounts of the community it was found in" in words[0]
+    assert words[-1] == "merged from 2 communities whose fitting accounts largely overlap"
+    alone = _evidence_words(evidence[0], [])
+    assert "its 30 accounts" in alone[0] and not any("merged" in w for w in alone)
 
 
 def test_no_overlap_leaves_the_evidence_as_it_is() -> None:

@@ -48,7 +48,7 @@ class CampaignEvidence:
     null_threshold: float
     confidence: float
     is_campaign: bool
-    attachment: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # per member, 0..1
+    merged_from: int = 1  # communities whose fitting accounts overlapped and were merged into this campaign
     members: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
@@ -163,9 +163,6 @@ def assess_communities(
     rng = np.random.default_rng(rules.seed)
     null_cache: dict[int, float] = {}
 
-    same = (labels[edge_src] == labels[edge_dst]) & (labels[edge_src] >= 0)
-    internal = _internal_degree(n, edge_src, edge_dst, edge_weight, same)
-
     out: list[CampaignEvidence] = []
     for c in candidates:
         size = int(sizes[c])
@@ -186,8 +183,6 @@ def assess_communities(
         margin = float(np.clip((stat[c] - thr) / max(1.0 - thr, 1e-9), 0.0, 1.0))
         confidence = float(np.clip(stat[c] * (0.5 + 0.5 * margin), 0.0, 1.0)) if is_campaign else float(0.5 * stat[c])
         members = np.flatnonzero(labels == c)
-        med_int = float(np.median(internal[members]))
-        attachment = np.clip(internal[members] / med_int, 0.0, 1.0) if med_int > 0 else np.zeros(len(members))
         out.append(
             CampaignEvidence(
                 community=int(c),
@@ -201,7 +196,6 @@ def assess_communities(
                 null_threshold=float(thr),
                 confidence=confidence,
                 is_campaign=is_campaign,
-                attachment=attachment,
                 members=members,
             )
         )

@@ -131,7 +131,13 @@ def merge_overlapping(
             members = np.unique(np.concatenate([p.members for p in parts]))
             families = [f for f in ev.evidence if any(f in p.families for p in parts)]
             out.append(
-                replace(ev, members=members, families=families, confidence=max(p.confidence for p in parts))
+                replace(
+                    ev,
+                    members=members,
+                    families=families,
+                    confidence=max(p.confidence for p in parts),
+                    merged_from=sum(p.merged_from for p in parts),
+                )
             )
         else:
             out.append(ev)
