@@ -359,7 +359,8 @@ class CoordinatedOnset(PairSignal):
             )
             for tag, shift in (("a", 0.0), ("b", 0.5))
         ]
-        return ibis.memtable(pa.concat_tables(keys))
+        # One chunk per column: Spark's Arrow path for a memtable cannot take chunked columns (it falls back to rows).
+        return ibis.memtable(pa.concat_tables(keys).combine_chunks())
 
 
 def _hour_counts(ctx: SignalContext) -> ir.Table | None:
