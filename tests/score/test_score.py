@@ -91,6 +91,17 @@ def test_calibrated_threshold() -> None:
     assert calibrated_threshold(np.array([]), 0.01) == 1.0
 
 
+def test_calibrated_threshold_never_lets_a_mass_of_tied_scores_past_the_rate() -> None:
+    # 97% of the null below 0.5, 2% tied at a capped 0.52, 1% above: a 1% bar must not take in the 2% tie.
+    null = np.concatenate([np.linspace(0.0, 0.5, 970), np.full(20, 0.52), np.linspace(0.6, 0.9, 10)])
+    t = calibrated_threshold(null, 0.01)
+    assert np.count_nonzero(null >= t) <= 0.01 * len(null)
+    assert 0.52 < t <= 0.6
+    # Without a tie the bar is the quantile itself.
+    spread = np.linspace(0.0, 1.0, 1001)
+    assert np.count_nonzero(spread >= calibrated_threshold(spread, 0.01)) == 10
+
+
 def _profile_population(rng: np.random.Generator, n: int = 600) -> np.ndarray:
     """Raw measurements (accounts x 7): a fleet (0-39) with a shared profile, ordinary customers elsewhere."""
     raw = np.column_stack([rng.uniform(0, 0.05, n), rng.exponential(3.0, n), rng.uniform(0, 0.1, n),
