@@ -58,10 +58,6 @@ class StateTables:
         v = self.values.filter(self.values.kind == kind)
         return v.select("account_id", key=v.value).distinct()
 
-    def active_hours(self) -> ir.Table:
-        """Distinct (account_id, token = epoch hour) the account was active in."""
-        return self.hours.select("account_id", token=self.hours.ehour).distinct()
-
     def model_uses(self) -> ir.Table:
         """Per (account_id, model): exchanges ``n`` and the first use ``first_use`` (epoch seconds)."""
         v = self.values.filter(self.values.kind == "model")

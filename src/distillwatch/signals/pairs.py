@@ -238,11 +238,8 @@ class SynchronisedActivity(PairSignal):
             return None
         from distillwatch.link.minhash import set_band_keys
 
-        if _state(ctx) is not None:
-            hours = _state(ctx).active_hours()
-        else:
-            ex = ctx.ex
-            hours = ex.select("account_id", token=(ex.sec / 3600.0).floor().cast("int64")).distinct()
+        hourly = _hour_counts(ctx)
+        hours = hourly.select("account_id", token=hourly.ehour)  # one row per active (account, hour)
         counts = hours.group_by("account_id").aggregate(n=hours.count())
         hours = hours.join(counts.filter(counts.n >= params["min_hours"]), "account_id").select("account_id", "token")
         return set_band_keys(ctx.con, hours, "dw_sync_bands", params["num_perm"], params["rows"])
@@ -364,15 +361,28 @@ class CoordinatedOnset(PairSignal):
 
 
 def _hour_counts(ctx: SignalContext) -> ir.Table | None:
-    """Per (account_id, ehour = epoch hour): the account's exchanges ``n_hour`` in that hour."""
+    """Per (account_id, ehour = epoch hour): the account's exchanges ``n_hour`` in that hour.
+
+    Read by the synchronised-activity and synchronised-pivot keys; made once per scan (a pass over every
+    exchange) and kept in ``ctx.extra``, materialised when the scan has an engine.
+    """
+    if "hour_counts" in ctx.extra:
+        return ctx.extra["hour_counts"]
     state = _state(ctx)
     if state is not None:
         h = state.hours
-        return h.group_by(["account_id", "ehour"]).aggregate(n_hour=h.n.sum())
-    if ctx.ex is None:
+        counts = h.group_by(["account_id", "ehour"]).aggregate(n_hour=h.n.sum())
+    elif ctx.ex is not None:
+        ex = ctx.ex
+        counts = ex.group_by(["account_id", (ex.sec / 3600.0).floor().cast("int64").name("ehour")]).aggregate(
+            n_hour=ex.count()
+        )
+        if ctx.con is not None:
+            counts = ctx.con.create_table("dw_hour_counts", counts, temp=True, overwrite=True)
+    else:
         return None
-    ex = ctx.ex
-    return ex.group_by(["account_id", (ex.sec / 3600.0).floor().cast("int64").name("ehour")]).aggregate(n_hour=ex.count())
+    ctx.extra["hour_counts"] = counts
+    return counts
 
 
 def _model_uses(ctx: SignalContext) -> ir.Table | None:
