@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence
+from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence, FamilyEdges, edges_by_family
 from distillwatch.score.profile import binned, member_bar, profile_llr, recruit_bar
 from distillwatch.signals import AccountSignals
-from distillwatch.signals.base import join_present, num, words
+from distillwatch.signals.base import FAMILIES, join_present, num, words
 
 MAX_REASONS = 4
 
@@ -56,27 +56,24 @@ def own_evidence(signals: AccountSignals, top_families: int = 3) -> np.ndarray:
     return -np.sort(-m, axis=1)[:, :k].mean(axis=1)
 
 
-def _link_families(
-    members: np.ndarray, typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n: int, covered_at: float = 0.5
-) -> np.ndarray:
+def _link_families(members: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float = 0.5) -> np.ndarray:
     """For each member, how many families of edges tie it to the other members (weight >= ``covered_at``)."""
-    src, dst, w, fam = typed_edges
     inside = np.zeros(n, dtype=bool)
     inside[members] = True
-    both = inside[src] & inside[dst]
+    both = np.flatnonzero(inside[typed_edges.src] & inside[typed_edges.dst])
+    src, dst, w, fam = (typed_edges.src[both], typed_edges.dst[both], typed_edges.weight[both], typed_edges.family[both])
     count = np.zeros(len(members))
-    pos = np.full(n, -1, dtype=np.int64)
-    pos[members] = np.arange(len(members))
-    for f in np.unique(fam[both]):
-        sel = both & (fam == f)
-        deg = np.bincount(src[sel], weights=w[sel], minlength=n) + np.bincount(dst[sel], weights=w[sel], minlength=n)
-        count += deg[members] >= covered_at
+    # The edges come grouped by family, so each family is one slice of the internal edges.
+    bounds = np.searchsorted(fam, np.arange(len(FAMILIES) + 1))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi > lo:
+            deg = np.bincount(src[lo:hi], weights=w[lo:hi], minlength=n) + np.bincount(dst[lo:hi], weights=w[lo:hi], minlength=n)
+            count += deg[members] >= covered_at
     return count
 
 
 def _tied_like_the_members(
-    candidates: np.ndarray, fits: np.ndarray, typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n: int,
-    covered_at: float,
+    candidates: np.ndarray, fits: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float
 ) -> np.ndarray:
     """1 for candidates tied to the fitting accounts (``fits``: the candidates that fit the profile) in every harvest
     family (content, behaviour) whose links tie the median fitting account (strength >= ``covered_at``), else 0.
@@ -84,18 +81,20 @@ def _tied_like_the_members(
     A fleet's accounts are tied to each other the same way (their prompts *and* their synchronised move to a new
     release); a customer who shares a few of its prompts but did not move with it is not one of them.
     """
-    src, dst, w, fam = typed_edges
     fitting = np.zeros(n, dtype=bool)
     fitting[candidates[fits]] = True
     ok = np.ones(len(candidates))
     if not fitting.any():
         return ok
+    bounds = np.searchsorted(typed_edges.family, np.arange(len(FAMILIES) + 1))
     for fam_name in HARVEST_FAMILIES:
-        sel = fam == fam_name
+        i = FAMILIES.index(fam_name)
+        lo, hi = bounds[i], bounds[i + 1]
+        src, dst, w = typed_edges.src[lo:hi], typed_edges.dst[lo:hi], typed_edges.weight[lo:hi]
         tie = np.zeros(n)
-        for a, b in ((src[sel], dst[sel]), (dst[sel], src[sel])):
+        for a, b in ((src, dst), (dst, src)):
             into = fitting[b]
-            tie += np.bincount(a[into], weights=w[sel][into], minlength=n)
+            tie += np.bincount(a[into], weights=w[into], minlength=n)
         if np.median(tie[fitting]) >= covered_at:
             ok *= tie[candidates] >= covered_at
     return ok
@@ -192,13 +191,15 @@ def score_accounts(
     org_discount: float = 1.0,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     extend_attachment: float = 0.1,
-    typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    typed_edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | FamilyEdges | None = None,
     covered_at: float = 0.5,
     profile_bins: int = 8,
     profile_iterations: int = 3,
     profile_decorrelation: float = 4.0,
 ) -> AccountScores:
     n = signals.values.shape[0]
+    if isinstance(typed_edges, tuple):
+        typed_edges = edges_by_family(*typed_edges)
     own = own_evidence(signals) * own_cap
     team_member = np.zeros(n)
     if org_codes is not None and np.any(org_codes >= 0):

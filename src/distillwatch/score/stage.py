@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 
 from distillwatch.link.stage import LinkResult
 from distillwatch.score.accounts import AccountScores, score_accounts
-from distillwatch.score.campaigns import CampaignEvidence, CommunityRules, assess_communities
+from distillwatch.score.campaigns import (
+    CampaignEvidence,
+    CommunityRules,
+    FamilyEdges,
+    assess_communities,
+    edges_by_family,
+)
 from distillwatch.signals import AccountSignals
 from distillwatch.signals.config import DetectionConfig
 
@@ -49,17 +55,20 @@ def score_stage(
         permutations=cfg.score.permutations,
         seed=cfg.score.seed,
     )
+    fam_edges = edges_by_family(graph.src, graph.dst, graph.strength, graph.family)
     evidence: list[CampaignEvidence] = []
     offset = 0
     for part in (graph.membership, graph.sub_membership):
         shifted = np.where(part >= 0, part + offset, -1)
-        evidence += assess_communities(shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
+        evidence += assess_communities(
+            shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges
+        )
         offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
-    scores = _score(signals, evidence, graph, orgs, cfg)
+    scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
     merged = merge_overlapping(evidence, scores.fitting, cfg.score.merge_overlap)
     if merged is not evidence:
         evidence = merged
-        scores = _score(signals, evidence, graph, orgs, cfg)
+        scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
     for _ in range(cfg.score.profile_refits):
         # The fitting accounts become the campaign's members: its profile, its size (the prior) and the links an
         # outside account is measured against are the fleet's, not those of the customers the community swept in.
@@ -72,13 +81,13 @@ def score_stage(
             else ev
             for ev in evidence
         ]
-        scores = _score(signals, evidence, graph, orgs, cfg)
+        scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
     # The campaign as reported is the accounts that fit it, not the community it was found in: a community of
     # 52 ordinary accounts where 4 fit is not evidence that the 4 are a fleet.  Each campaign's fitting accounts
     # must pass the same tests (families, harvest, the permutation null at their own size); those that do not
     # are dropped and the accounts re-scored without them.
     fitted = {int(c) for c in np.unique(scores.community[scores.community >= 0])}
-    passed = confirmed_campaigns(scores.fitting, fam_scores, graph, orgs, rules)
+    passed = confirmed_campaigns(scores.fitting, fam_scores, graph, orgs, rules, fam_edges)
     if not fitted <= passed:
         evidence = [
             ev
@@ -86,7 +95,7 @@ def score_stage(
             else replace(ev, is_campaign=False, confidence=0.5 * ev.statistic)
             for ev in evidence
         ]
-        scores = _score(signals, evidence, graph, orgs, cfg)
+        scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
     return evidence, scores
 
 
@@ -150,6 +159,7 @@ def confirmed_campaigns(
     graph: LinkResult,
     orgs: np.ndarray,
     rules: CommunityRules,
+    fam_edges: FamilyEdges | None = None,
 ) -> set[int]:
     """The campaigns (community id -> the accounts that fit it) whose fitting accounts pass the campaign tests.
 
@@ -161,13 +171,22 @@ def confirmed_campaigns(
     for cid, accounts in fitting.items():
         labels = np.full(n, -1, dtype=np.int64)
         labels[accounts] = 0
-        checked = assess_communities(labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules)
+        checked = assess_communities(
+            labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges
+        )
         if any(ev.is_campaign for ev in checked):
             passed.add(int(cid))
     return passed
 
 
-def _score(signals: AccountSignals, evidence: list[CampaignEvidence], graph: LinkResult, orgs: np.ndarray, cfg: DetectionConfig) -> AccountScores:
+def _score(
+    signals: AccountSignals,
+    evidence: list[CampaignEvidence],
+    graph: LinkResult,
+    fam_edges: FamilyEdges,
+    orgs: np.ndarray,
+    cfg: DetectionConfig,
+) -> AccountScores:
     return score_accounts(
         signals,
         evidence,
@@ -179,7 +198,7 @@ def _score(signals: AccountSignals, evidence: list[CampaignEvidence], graph: Lin
         org_discount=cfg.link.org_discount,
         edges=(graph.pair_src, graph.pair_dst, graph.pair_weight),
         extend_attachment=cfg.link.extend_attachment,
-        typed_edges=(graph.src, graph.dst, graph.strength, graph.family),
+        typed_edges=fam_edges,
         profile_bins=cfg.score.profile_bins,
         profile_iterations=cfg.score.profile_iterations,
         profile_decorrelation=cfg.score.profile_decorrelation,
