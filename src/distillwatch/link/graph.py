@@ -96,49 +96,6 @@ def account_index(con, account_ids: pa.Array, name: str = "dw_link_ids") -> ir.T
     return con.create_table(name, t, temp=True, overwrite=True)
 
 
-def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Table:
-    """(account_id, key) -> (gid, idx, size, w, rank): one row per account and key shared by two or more.
-
-    ``idx`` is the account's position in ``ids`` (accounts outside it, known
-    only from registration records, get distinct positions from
-    ``n_accounts`` on), ``gid`` numbers the key groups, ``size`` counts the
-    group, ``w`` is its weight and ``rank`` the account's place in a
-    key-specific shuffle of the group.  Group sizes come from a group-by and
-    numbers from sorts over the distinct keys and accounts only: windows over
-    every (account, key) row, one of them a global sort, spilled tens of GB at
-    90M exchanges.
-    """
-    keys = keys.select("account_id", key=keys.key.cast("string")).distinct()
-    k = keys.left_join(ids, keys.account_id == ids.account_id).select(keys.account_id, keys.key, ids.idx)
-    # ibis' row_number() and dense_rank() count from 0.
-    unseen = k.filter(k.idx.isnull()).select("account_id").distinct()
-    unseen = unseen.select(
-        uid=unseen.account_id, uidx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32")
-    )
-    # Columns are taken from the joined table: ibis may resolve ``k.account_id`` to ``unseen.uid``, its
-    # equal in the join condition (null on the left join's unmatched rows).
-    j = k.left_join(unseen, k.account_id == unseen.uid)
-    k = j.select(account_id=j.account_id, key=j.key, idx=ibis.coalesce(j.idx, j.uidx))
-    groups = k.group_by("key").aggregate(size=_.count())
-    groups = groups.filter(groups.size >= 2)
-    # Numbered in key order (only their order matters: it breaks ties in the key cap below).
-    groups = groups.select(gkey=groups.key, size=groups.size, gid=ibis.row_number().over(order_by="key"))
-    j = k.join(groups, k.key == groups.gkey)
-    k = j.select(account_id=j.account_id, key=j.key, idx=j.idx, size=j.size, gid=j.gid)
-    n = max(n_accounts, 3)
-    idf = ((n / k.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
-    k = k.mutate(w=idf)
-    if opts.max_keys > 0:
-        rarest = ibis.window(group_by="idx", order_by=["size", "gid"])
-        k = k.filter(ibis.row_number().over(rarest) < opts.max_keys)
-        # The group's size for linking is who kept the key; its weight stays that of its full size.
-        k = k.mutate(size=k.idx.count().over(ibis.window(group_by="gid")))
-        k = k.filter(k.size >= 2)
-    # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.
-    order = ibis.window(group_by="gid", order_by=[(k.account_id.concat("|", k.key)).hash(), k.account_id])
-    return k.select("gid", "idx", "size", "w", rank=ibis.row_number().over(order))
-
-
 # Sums of weights are taken in fixed point (2^-32 steps): an integer sum is the same in any order, so
 # the engine's parallel aggregation gives the same edges, ranks and threshold decisions on every run.
 FIXED_POINT = float(2**32)
@@ -148,15 +105,73 @@ def _fixed_sum(x: ir.FloatingValue) -> ir.FloatingScalar:
     return (x * FIXED_POINT).round().cast("int64").sum().cast("float64") / FIXED_POINT
 
 
+def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions) -> ir.Table:
+    """(account_id, key) -> (gid, idx, size, w, wf, rank): one row per account and key shared by two or more.
+
+    ``idx`` is the account's position in ``ids`` (accounts outside it, known
+    only from registration records, get distinct positions from
+    ``n_accounts`` on), ``gid`` numbers the key groups, ``size`` counts the
+    group, ``w`` is its weight (``wf`` in fixed point) and ``rank`` the
+    account's place in a key-specific shuffle of a group bigger than
+    ``max_group`` (null in smaller groups, which link all their members).  Group sizes come from a group-by and
+    numbers from sorts over the distinct keys and accounts only: windows over
+    every (account, key) row, one of them a global sort, spilled tens of GB at
+    90M exchanges.
+    """
+    # Keys keep their own type (a 64-bit LSH band is grouped and joined as an integer, not as its decimal
+    # string); the string form is made only where it is hashed, for the shuffle of big groups below.
+    keys = keys.select("account_id", "key").distinct()
+    # Accounts outside ``ids`` (registration records only) are numbered over the distinct accounts, then
+    # every (account, key) row takes its position in one join.
+    seen = keys.select("account_id").distinct()
+    unseen = seen.filter(~seen.account_id.isin(ids.account_id))
+    # ibis' row_number() and dense_rank() count from 0.
+    unseen = unseen.select(
+        "account_id", idx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32")
+    )
+    positions = ids.select("account_id", "idx").union(unseen, distinct=False)
+    j = keys.join(positions, keys.account_id == positions.account_id)
+    k = j.select(account_id=keys.account_id, key=keys.key, idx=positions.idx)
+    groups = k.group_by("key").aggregate(size=_.count())
+    groups = groups.filter(groups.size >= 2)
+    # Numbered in the order of the keys' string form (only their order matters: it breaks ties in the key
+    # cap below; without the cap any numbering does, so the cheaper order of the key itself is used).
+    order_key = groups.key.cast("string") if opts.max_keys > 0 else groups.key
+    groups = groups.select(gkey=groups.key, size=groups.size, gid=ibis.row_number().over(order_by=order_key))
+    j = k.join(groups, k.key == groups.gkey)
+    k = j.select(account_id=j.account_id, key=j.key, idx=j.idx, size=j.size, gid=j.gid)
+    n = max(n_accounts, 3)
+    idf = ((n / k.size.cast("float64")).ln() / float(np.log(n / 2.0))).clip(lower=0.0, upper=1.0)
+    # The weight in fixed point once per (account, key) row, not once per pair row (see ``FIXED_POINT``).
+    k = k.mutate(w=idf, wf=(idf * FIXED_POINT).round().cast("int64"))
+    if opts.max_keys > 0:
+        rarest = ibis.window(group_by="idx", order_by=["size", "gid"])
+        k = k.filter(ibis.row_number().over(rarest) < opts.max_keys)
+        # The group's size for linking is who kept the key; its weight stays that of its full size.
+        k = k.mutate(size=k.idx.count().over(ibis.window(group_by="gid")))
+        k = k.filter(k.size >= 2)
+    # Shuffle within a key by a key-specific hash, so big groups link different neighbours per key.  Only
+    # groups bigger than ``max_group`` are linked by their shuffle (a circulant); smaller ones link all
+    # their members, so their rows skip the sort.
+    big = k.filter(k.size > opts.max_group)
+    order = ibis.window(
+        group_by="gid", order_by=[(big.account_id.concat("|", big.key.cast("string"))).hash(), big.account_id]
+    )
+    big = big.select("gid", "idx", "size", "w", "wf", rank=ibis.row_number().over(order))
+    small = k.filter(k.size <= opts.max_group)
+    small = small.select("gid", "idx", "size", "w", "wf", rank=ibis.null("int64"))
+    return big.union(small, distinct=False)
+
+
 def _expected_pair_rows(k: ir.Table, opts: EdgeOptions) -> int:
-    """Pair rows ``key_edges`` makes from the ranked keys ``k`` (both directions, before any filter).
+    """Pair rows ``key_edges`` makes from the ranked keys ``k`` (one per key and unordered pair, before filters).
 
     Each (account, key) row of a group of at most ``max_group`` pairs with the group's other members;
-    each row of a bigger group with its 2 x ``neighbours`` circulant neighbours.
+    each row of a bigger group with its 2 x ``neighbours`` circulant neighbours; each pair is made once.
     """
     per_row = ibis.ifelse(k.size <= opts.max_group, k.size - 1, 2 * opts.neighbours).cast("int64")
     total = per_row.sum().to_pyarrow().as_py()
-    return int(total or 0)
+    return int(total or 0) // 2
 
 
 def _slice_count(expected_pair_rows: int, opts: EdgeOptions) -> int:
@@ -177,31 +192,49 @@ def key_edges(
     it).  Only pairs of scanned accounts (positions below ``n_accounts``) are
     returned.
 
-    A signal expected to make more than ``opts.pair_rows_per_slice`` pair rows
-    makes them in slices of accounts (``a``'s position modulo the number of
-    slices), each slice a query of its own: at 90M exchanges one query holding
-    all of a signal's pair rows ran DuckDB out of its memory cap.  The result is
-    the same as in one query, because every row of account ``a`` (pairs are made
-    in both directions) is in ``a``'s slice, so its per-pair sums and its ranking
-    of partners are complete there; only the final dedupe of pairs kept by both
-    ends spans the slices.
+    Each pair is made once per shared key, smaller position first (half the
+    rows of making it from both ends), and summed; the sums are then read from
+    both ends for each account's ranking of its partners.  A signal expected to
+    make more than ``opts.pair_rows_per_slice`` pair rows makes them in slices
+    (the smaller position modulo the number of slices), each slice a query of
+    its own: at 90M exchanges one query holding all of a signal's pair rows ran
+    DuckDB out of its memory cap.  The sums are complete in a slice, because
+    every row of a pair falls in the slice of its smaller end; the rankings run
+    in the same slices over the summed pairs, by the ranking account.
     """
     ranked = _ranked_keys(keys, ids, n_accounts, opts)
     k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
     slices = _slice_count(_expected_pair_rows(k, opts), opts)
     if slices == 1:
-        ends = _strongest_ends(k, n_accounts, opts)
+        totals = _pair_strengths(k, n_accounts, opts)
+        if opts.max_partners <= 0:
+            return totals.select(src=totals.a, dst=totals.b, strength=totals.strength)
+        ends = _strongest_ends(totals, opts)
     else:
-        parts = [
-            con.create_table(
-                f"dw_link_ends_{name}_{s}",
-                _strongest_ends(k, n_accounts, opts, slices, s),
-                temp=True,
-                overwrite=True,
-            )
-            for s in range(slices)
-        ]
-        ends = parts[0].union(*parts[1:], distinct=False)
+        totals = _union(
+            [
+                con.create_table(
+                    f"dw_link_pairs_{name}_{s}",
+                    _pair_strengths(k, n_accounts, opts, slices, s),
+                    temp=True,
+                    overwrite=True,
+                )
+                for s in range(slices)
+            ]
+        )
+        if opts.max_partners <= 0:
+            return totals.select(src=totals.a, dst=totals.b, strength=totals.strength)
+        ends = _union(
+            [
+                con.create_table(
+                    f"dw_link_ends_{name}_{s}",
+                    _strongest_ends(totals, opts, slices, s),
+                    temp=True,
+                    overwrite=True,
+                )
+                for s in range(slices)
+            ]
+        )
     edges = ends.select(
         src=ibis.least(ends.a, ends.b), dst=ibis.greatest(ends.a, ends.b), strength=ends.strength
     )
@@ -209,39 +242,51 @@ def key_edges(
     return edges.group_by(["src", "dst"]).aggregate(strength=edges.strength.max())
 
 
-def _strongest_ends(
+def _union(parts: list[ir.Table]) -> ir.Table:
+    return parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
+
+
+def _pair_strengths(
     k: ir.Table, n_accounts: int, opts: EdgeOptions, slices: int = 1, part: int = 0
 ) -> ir.Table:
-    """(a, b, strength): each account ``a`` of slice ``part`` and its strongest partners ``b``."""
-    # Pairs are made in both directions (a, b) and (b, a), so each account can rank its own partners
-    # without a second pass over the pairs.
+    """(a, b, strength), a < b: every pair of scanned accounts sharing keys whose smaller end is in slice ``part``."""
     small = k.filter(k.size <= opts.max_group)
     a, b = small.view(), small.view()
     if slices > 1:
         a = a.filter(a.idx % slices == part)
-    small_pairs = a.join(b, [a.gid == b.gid, a.idx != b.idx]).select(a=a.idx, b=b.idx, w=a.w)
+    small_pairs = a.join(b, [a.gid == b.gid, a.idx < b.idx]).select(a=a.idx, b=b.idx, wf=a.wf)
     big = k.filter(k.size > opts.max_group)
-    # Member i reaches i+1..i+neighbours and i-1..i-neighbours of the shuffle: every circulant pair, once
-    # from each end (max_group >= 2 x neighbours keeps the two offsets distinct).
+    # Member i reaches i+1..i+neighbours and i-1..i-neighbours of the shuffle, so every circulant pair is
+    # reached from both its ends (the offsets are symmetric); it is kept from its smaller end only.
     steps = [o for o in range(-opts.neighbours, opts.neighbours + 1) if o != 0]
     own = big.filter(big.idx % slices == part) if slices > 1 else big
     reach = own.cross_join(ibis.memtable({"off": steps}))
     reach = reach.mutate(target=(reach["rank"] + reach.off + reach.size) % reach.size)
     other = big.view()
-    big_pairs = reach.join(other, [reach.gid == other.gid, reach.target == other["rank"]]).select(
-        a=reach.idx, b=other.idx, w=reach.w
-    )
+    big_pairs = reach.join(
+        other, [reach.gid == other.gid, reach.target == other["rank"], reach.idx < other.idx]
+    ).select(a=reach.idx, b=other.idx, wf=reach.wf)
     pairs = small_pairs.union(big_pairs, distinct=False)
-    # Positions past the scan's accounts belong to registration-only accounts: they counted in group sizes above.
-    pairs = pairs.filter((pairs.a != pairs.b) & (pairs.a < n_accounts) & (pairs.b < n_accounts))
-    agg = pairs.group_by(["a", "b"]).aggregate(total=_fixed_sum(pairs.w), shared=_.count())
+    # Positions past the scan's accounts belong to registration-only accounts: they counted in group sizes
+    # above.  a < b, so b below n_accounts is enough.
+    pairs = pairs.filter(pairs.b < n_accounts)
+    agg = pairs.group_by(["a", "b"]).aggregate(total=pairs.wf.sum(), shared=_.count())
     if opts.min_shared > 1:
         agg = agg.filter(agg.shared >= opts.min_shared)
-    ends = agg.select("a", "b", strength=1.0 - (-opts.key_scale * agg.total).exp())
-    if opts.max_partners > 0:
-        strongest = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
-        ends = ends.filter(ibis.row_number().over(strongest) < opts.max_partners)
-    return ends
+    total = agg.total.cast("float64") / FIXED_POINT
+    return agg.select("a", "b", strength=1.0 - (-opts.key_scale * total).exp())
+
+
+def _strongest_ends(totals: ir.Table, opts: EdgeOptions, slices: int = 1, part: int = 0) -> ir.Table:
+    """(a, b, strength): each account ``a`` of slice ``part`` and its ``max_partners`` strongest partners ``b``."""
+    forward = totals.select("a", "b", "strength")
+    backward = totals.select(a=totals.b, b=totals.a, strength=totals.strength)
+    if slices > 1:
+        forward = forward.filter(forward.a % slices == part)
+        backward = backward.filter(backward.a % slices == part)
+    ends = forward.union(backward, distinct=False)
+    strongest = ibis.window(group_by="a", order_by=[ibis.desc("strength"), "b"])
+    return ends.filter(ibis.row_number().over(strongest) < opts.max_partners)
 
 
 def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_weight: float = 0.0) -> Edges:
