@@ -29,6 +29,8 @@ from distillwatch.features.content import CAPABILITIES
 
 TOP = 10  # values listed per campaign for each infrastructure / indicator kind
 SAMPLE_PROMPTS = 5
+# Exchanges ranked per campaign before their text is read; the first SAMPLE_PROMPTS of them with a prompt are quoted.
+SAMPLE_CANDIDATES = 4 * SAMPLE_PROMPTS
 PROMPT_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -50,11 +52,18 @@ def _by_campaign(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def _top(ex: ir.Table, column: str, k: int = TOP) -> dict[str, list[dict]]:
-    """Top ``k`` values of ``column`` per campaign with exchange counts and first/last seen."""
-    t = ex.filter(ex[column].notnull())
-    times = {"first": _.ts.min(), "last": _.ts.max()} if "ts" in t.columns else {}
-    g = t.group_by(["campaign_id", column]).aggregate(count=_.count(), **times)
+def _top(t: ir.Table, column: str, k: int = TOP) -> dict[str, list[dict]]:
+    """Top ``k`` values of ``column`` per campaign with exchange counts (and first/last seen).
+
+    ``t``: one row per exchange, or a table of counts (``n``, with ``first`` and ``last`` seen) of some finer
+    grouping than (campaign, ``column``).
+    """
+    t = t.filter(t[column].notnull())
+    if "n" in t.columns:
+        agg = {"count": _.n.sum(), "first": _.first.min(), "last": _.last.max()}
+    else:
+        agg = {"count": _.count(), **({"first": _.ts.min(), "last": _.ts.max()} if "ts" in t.columns else {})}
+    g = t.group_by(["campaign_id", column]).aggregate(**agg)
     w = ibis.window(group_by="campaign_id", order_by=[ibis.desc("count"), column])
     g = g.mutate(r=ibis.row_number().over(w))
     return _by_campaign(_rows(g.filter(g.r < k).order_by(["campaign_id", "r"])))
@@ -83,31 +92,54 @@ def build_campaigns(
     mfacts = facts.join(m, "account_id")
     mrec = records.join(m, "account_id")
 
-    totals = {
-        r["campaign_id"]: r
-        for r in _rows(
-            mex.group_by("campaign_id").aggregate(
-                accounts=_.account_id.nunique(),
-                exchanges=_.count(),
-                first_seen=_.ts.min(),
-                last_seen=_.ts.max(),
-                addresses=_.ip.nunique(),
-                prefixes=_.prefix.nunique(),
-                asns=_.asn.nunique(),
-                datacenter=_.is_datacenter.fill_null(False).cast("float64").mean(),
-                vpn=_.is_vpn.fill_null(False).cast("float64").mean(),
-                tor=_.is_tor.fill_null(False).cast("float64").mean(),
-            )
-        )
-    }
+    # Two passes over the campaigns' exchanges, each into a small table every figure is then summed from: at full
+    # scale the exchanges are a view over the input (29M campaign rows of 90M), and each figure read them anew.
+    # Per (campaign, account, day, user agent, model): volume, dates, daily activity, the address-fact shares.
+    days = con.create_table(
+        "dw_campaign_days",
+        mex.group_by(["campaign_id", "account_id", "daynum", mex.ts.date().name("day"), "user_agent", "model"]).aggregate(
+            n=_.count(),
+            first=_.ts.min(),
+            last=_.ts.max(),
+            datacenter=_.is_datacenter.fill_null(False).cast("int64").sum(),
+            vpn=_.is_vpn.fill_null(False).cast("int64").sum(),
+            tor=_.is_tor.fill_null(False).cast("int64").sum(),
+        ),
+        temp=True,
+        overwrite=True,
+    )
+    # Per (campaign, address and its prefix, AS, country): the infrastructure.
+    addresses = con.create_table(
+        "dw_campaign_addresses",
+        mex.group_by(["campaign_id", "ip", "prefix", "asn", "country"]).aggregate(n=_.count(), first=_.ts.min(), last=_.ts.max()),
+        temp=True,
+        overwrite=True,
+    )
+    sums = days.group_by("campaign_id").aggregate(
+        accounts=_.account_id.nunique(),
+        exchanges=_.n.sum(),
+        first_seen=_.first.min(),
+        last_seen=_.last.max(),
+        datacenter=_.datacenter.sum(),
+        vpn=_.vpn.sum(),
+        tor=_.tor.sum(),
+    )
+    distinct = addresses.group_by("campaign_id").aggregate(
+        addresses=_.ip.nunique(), prefixes=_.prefix.nunique(), asns=_.asn.nunique()
+    )
+    totals = {r["campaign_id"]: r for r in _rows(sums.left_join(distinct, "campaign_id"))}
+    for t in totals.values():
+        # The share of exchanges from data-centre, VPN and Tor addresses (the flag of each exchange's address).
+        for k in ("datacenter", "vpn", "tor"):
+            t[k] = t[k] / t["exchanges"]
     account_days = {
         r["campaign_id"]: r["n"]
-        for r in _rows(mex.select("campaign_id", "account_id", "daynum").distinct().group_by("campaign_id").aggregate(n=_.count()))
+        for r in _rows(days.select("campaign_id", "account_id", "daynum").distinct().group_by("campaign_id").aggregate(n=_.count()))
     }
     daily = _by_campaign(
         _rows(
-            mex.group_by(["campaign_id", mex.ts.date().name("day")])
-            .aggregate(exchanges=_.count(), accounts=_.account_id.nunique())
+            days.group_by(["campaign_id", "day"])
+            .aggregate(exchanges=_.n.sum(), accounts=_.account_id.nunique())
             .order_by(["campaign_id", "day"])
         )
     )
@@ -116,7 +148,8 @@ def build_campaigns(
     )
     cot = {r["campaign_id"]: r["c"] for r in _rows(mfacts.group_by("campaign_id").aggregate(c=_.cot.cast("float64").mean()))}
     templates = _top(mfacts, "template_hash")
-    tops = {col: _top(mex, col) for col in ("prefix", "asn", "country", "user_agent", "ip", "model")}
+    tops = {col: _top(addresses, col) for col in ("prefix", "asn", "country", "ip")}
+    tops |= {col: _top(days, col) for col in ("user_agent", "model")}
     reg = {
         r["campaign_id"]: r
         for r in _rows(
@@ -138,7 +171,7 @@ def build_campaigns(
             .order_by(["campaign_id", ibis.desc("count"), "email_domain"])
         )
     )
-    samples = _sample_prompts(ex if texts is None else texts, m)
+    samples = _sample_prompts(con, ex, ex if texts is None else texts, m)
 
     out = []
     for cid in sorted(totals):
@@ -235,23 +268,45 @@ def _indicators(tops: dict, templates: list[dict], domains: list[dict], cid: str
     return inds
 
 
-def _sample_prompts(ex: ir.Table, m: ir.Table) -> dict[str, list[str]]:
-    """A few prompts per campaign, deterministic (smallest request-id hash), bounded.
+def _sample_prompts(con, rows: ir.Table, texts: ir.Table, m: ir.Table) -> dict[str, list[str]]:
+    """A few prompts per campaign, deterministic (smallest request-id hash among its exchanges with a prompt), bounded.
 
-    The ranking window carries request ids only and the chosen rows' text is read afterwards: a
-    window that carried the prompts sorted every campaign exchange with its text (29M at the
-    reported campaign's scale).  Request ids are unique per account (ingest guarantees it).
+    The ranking reads request ids only, from ``rows`` (no free text): the first ``SAMPLE_CANDIDATES`` of each
+    campaign are kept, then their text is read from ``texts`` in one pass.  A prompt is optional, so a campaign
+    whose candidates carry fewer than ``SAMPLE_PROMPTS`` prompts is ranked again over its exchanges that have one
+    (the same choice, at the cost of reading its prompts twice).  Request ids are unique per account (ingest
+    guarantees it).
     """
-    rows = ex.filter(ex.prompt.notnull()).select("account_id", "request_id").join(m, "account_id")
+    candidates = con.create_table(
+        "dw_sample_candidates", _first_by_request_hash(rows, m, SAMPLE_CANDIDATES), temp=True, overwrite=True
+    )
+    found = _by_campaign(_quote(candidates, texts))
+    ranked = {r["campaign_id"]: r["n"] for r in _rows(candidates.group_by("campaign_id").aggregate(n=_.count()))}
+    out = {cid: [r["prompt"] for r in found.get(cid, []) if r["prompt"] is not None] for cid in ranked}
+    short = [cid for cid, n in ranked.items() if len(out[cid]) < SAMPLE_PROMPTS and n == SAMPLE_CANDIDATES]
+    if short:
+        with_prompt = texts.filter(texts.prompt.notnull())
+        again = _first_by_request_hash(with_prompt, m.filter(m.campaign_id.isin(short)), SAMPLE_PROMPTS)
+        for cid, picked in _by_campaign(_quote(again, texts)).items():
+            out[cid] = [r["prompt"] for r in picked]
+    return {cid: [bounded_text(p) for p in prompts[:SAMPLE_PROMPTS]] for cid, prompts in out.items() if prompts}
+
+
+def _first_by_request_hash(t: ir.Table, m: ir.Table, k: int) -> ir.Table:
+    """(campaign_id, account_id, request_id, r): each campaign's first ``k`` exchanges of ``t`` by request-id hash.
+
+    The ranking window carries request ids only: one that carried the prompts sorted every campaign exchange
+    with its text (29M at the reported campaign's scale).
+    """
+    rows = t.select("account_id", "request_id").join(m, "account_id")
     w = ibis.window(group_by="campaign_id", order_by=[rows.request_id.hash(), rows.request_id])
     ranked = rows.mutate(r=ibis.row_number().over(w))
-    picked = ranked.filter(ranked.r < SAMPLE_PROMPTS)
-    text = ex.select("account_id", "request_id", prompt=ex.prompt.substr(0, PROMPT_CHARS * 2))
+    return ranked.filter(ranked.r < k)
+
+
+def _quote(picked: ir.Table, texts: ir.Table) -> list[dict]:
+    """The prompts (null where there is none) of the ``picked`` exchanges, by campaign and rank."""
+    text = texts.select("account_id", "request_id", prompt=texts.prompt.substr(0, PROMPT_CHARS * 2))
     j = picked.join(text, [picked.account_id == text.account_id, picked.request_id == text.request_id])
     s = j.select(campaign_id=picked.campaign_id, r=picked.r, prompt=text.prompt)
-    out: dict[str, list[str]] = {}
-    for r in _rows(s.order_by(["campaign_id", "r"])):
-        out.setdefault(r["campaign_id"], []).append(bounded_text(r["prompt"]))
-    return out
-
-
+    return _rows(s.order_by(["campaign_id", "r"]))
