@@ -85,9 +85,27 @@ def _contributions(
     for j, (b, n_bins) in enumerate(columns):
         in_campaign = np.bincount(b, weights=weight, minlength=n_bins)
         in_population = np.bincount(b, weights=pop, minlength=n_bins)
-        campaign = _expected_log_share(in_campaign[b] - weight, weight.sum() - weight + n_bins)
-        population = _expected_log_share(in_population[b] - pop, pop.sum() - pop + n_bins)
-        out[:, j] = campaign - population
+        out[:, j] = _left_out_log_share(in_campaign, b, weight, n_bins) - _left_out_log_share(in_population, b, pop, n_bins)
+    return out
+
+
+def _left_out_log_share(in_bin: np.ndarray, b: np.ndarray, own: np.ndarray, n_bins: int) -> np.ndarray:
+    """``_expected_log_share(in_bin[b] - own, own.sum() - own + n_bins)``: each account's bin, itself left out.
+
+    Most accounts weigh 0 or 1 (outside the campaign, or wholly in the population): their values are computed
+    once per bin and looked up (the same arithmetic, so the same values); only the members' fractional
+    weights need a digamma each.
+    """
+    total = own.sum()
+    out = np.empty(len(b))
+    rest = np.ones(len(b), dtype=bool)
+    for w in (0.0, 1.0):
+        at = own == w
+        if at.any():
+            out[at] = _expected_log_share(in_bin - w, total - w + n_bins)[b[at]]
+            rest &= ~at
+    if rest.any():
+        out[rest] = _expected_log_share(in_bin[b[rest]] - own[rest], total - own[rest] + n_bins)
     return out
 
 
