@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from distillwatch.campaigns import build
 from distillwatch.campaigns.build import SAMPLE_PROMPTS, build_campaigns
 
 DAY = 86_400
@@ -39,8 +40,10 @@ def _exchanges(rng: np.random.Generator, rows: int, accounts: int) -> pa.Table:
     )
 
 
-@pytest.fixture(scope="module")
-def scanned() -> tuple[pa.Table, pa.Table, list]:
+@pytest.fixture(scope="module", params=[4.0, 0.02], ids=["oversampled", "cut-too-low"])
+def scanned(request) -> tuple[pa.Table, pa.Table, list]:
+    """Campaign records of synthetic exchanges; ``cut-too-low``: so few exchanges pass the candidates' hash cut-off
+    that every large campaign is ranked again over all its exchanges."""
     rng = np.random.default_rng(7)
     ex = _exchanges(rng, 3_000, 60)
     accounts = [f"a{k}" for k in range(60)]
@@ -67,10 +70,13 @@ def scanned() -> tuple[pa.Table, pa.Table, list]:
     )
     con = ibis.duckdb.connect()
     t = con.create_table("ex", ex)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(build, "CANDIDATE_OVERSAMPLE", request.param)
     records_out = build_campaigns(
         con, t.drop("prompt"), con.create_table("facts", facts), con.create_table("records", records), membership,
         evidence={}, families={}, confidence={"C001": 0.9}, total_exchanges=ex.num_rows, texts=t,
     )
+    monkeypatch.undo()
     return ex, membership, records_out
 
 

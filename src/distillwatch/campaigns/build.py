@@ -31,6 +31,8 @@ TOP = 10  # values listed per campaign for each infrastructure / indicator kind
 SAMPLE_PROMPTS = 5
 # Exchanges ranked per campaign before their text is read; the first SAMPLE_PROMPTS of them with a prompt are quoted.
 SAMPLE_CANDIDATES = 4 * SAMPLE_PROMPTS
+# Expected candidates of a campaign sorted, over SAMPLE_CANDIDATES (see ``_candidates``).
+CANDIDATE_OVERSAMPLE = 4
 PROMPT_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -171,7 +173,7 @@ def build_campaigns(
             .order_by(["campaign_id", ibis.desc("count"), "email_domain"])
         )
     )
-    samples = _sample_prompts(con, ex, ex if texts is None else texts, m)
+    samples = _sample_prompts(con, ex, ex if texts is None else texts, m, {cid: int(t["exchanges"]) for cid, t in totals.items()})
 
     out = []
     for cid in sorted(totals):
@@ -268,18 +270,16 @@ def _indicators(tops: dict, templates: list[dict], domains: list[dict], cid: str
     return inds
 
 
-def _sample_prompts(con, rows: ir.Table, texts: ir.Table, m: ir.Table) -> dict[str, list[str]]:
+def _sample_prompts(con, rows: ir.Table, texts: ir.Table, m: ir.Table, exchanges: dict[str, int]) -> dict[str, list[str]]:
     """A few prompts per campaign, deterministic (smallest request-id hash among its exchanges with a prompt), bounded.
 
     The ranking reads request ids only, from ``rows`` (no free text): the first ``SAMPLE_CANDIDATES`` of each
     campaign are kept, then their text is read from ``texts`` in one pass.  A prompt is optional, so a campaign
     whose candidates carry fewer than ``SAMPLE_PROMPTS`` prompts is ranked again over its exchanges that have one
-    (the same choice, at the cost of reading its prompts twice).  Request ids are unique per account (ingest
-    guarantees it).
+    (the same choice, at the cost of reading its prompts twice).  ``exchanges``: each campaign's exchanges in
+    ``rows``.  Request ids are unique per account (ingest guarantees it).
     """
-    candidates = con.create_table(
-        "dw_sample_candidates", _first_by_request_hash(rows, m, SAMPLE_CANDIDATES), temp=True, overwrite=True
-    )
+    candidates = _candidates(con, rows, m, exchanges)
     found = _by_campaign(_quote(candidates, texts))
     ranked = {r["campaign_id"]: r["n"] for r in _rows(candidates.group_by("campaign_id").aggregate(n=_.count()))}
     out = {cid: [r["prompt"] for r in found.get(cid, []) if r["prompt"] is not None] for cid in ranked}
@@ -292,13 +292,43 @@ def _sample_prompts(con, rows: ir.Table, texts: ir.Table, m: ir.Table) -> dict[s
     return {cid: [bounded_text(p) for p in prompts[:SAMPLE_PROMPTS]] for cid, prompts in out.items() if prompts}
 
 
-def _first_by_request_hash(t: ir.Table, m: ir.Table, k: int) -> ir.Table:
-    """(campaign_id, account_id, request_id, r): each campaign's first ``k`` exchanges of ``t`` by request-id hash.
+def _candidates(con, rows: ir.Table, m: ir.Table, exchanges: dict[str, int]) -> ir.Table:
+    """Each campaign's first ``SAMPLE_CANDIDATES`` exchanges by request-id hash (``_first_by_request_hash``).
 
-    The ranking window carries request ids only: one that carried the prompts sorted every campaign exchange
-    with its text (29M at the reported campaign's scale).
+    Sorting all of a campaign's exchanges (29M at the reported campaign's full scale) to keep 20 cost more than
+    every other figure together.  The hash is uniform over its range, so the exchanges whose hash lies below a
+    cut-off that lets through ``CANDIDATE_OVERSAMPLE`` x ``SAMPLE_CANDIDATES`` of a campaign's exchanges on
+    average hold its first ``SAMPLE_CANDIDATES`` whenever at least that many pass (fewer pass with probability
+    about 1e-15); only those are sorted.  A campaign for which fewer pass is ranked over all its exchanges.
     """
-    rows = t.select("account_id", "request_id").join(m, "account_id")
+    share = {cid: CANDIDATE_OVERSAMPLE * SAMPLE_CANDIDATES / max(n, 1) for cid, n in exchanges.items()}
+    # The hash as ibis orders it: a signed 64-bit integer; null: every exchange of the campaign is a candidate.
+    below = [int(-(2**63) + q * 2.0**64) if q < 1.0 else None for q in share.values()]
+    cuts = con.create_table(
+        "dw_sample_cuts", pa.table({"campaign_id": list(share), "below": pa.array(below, pa.int64())}), temp=True, overwrite=True
+    )
+    keyed = rows.select("account_id", "request_id").join(m.join(cuts, "campaign_id"), "account_id")
+    passed = keyed.filter(keyed.below.isnull() | (keyed.request_id.hash() < keyed.below)).drop("below")
+    first = con.create_table(
+        "dw_sample_candidates", _first_by_request_hash(passed, m, SAMPLE_CANDIDATES, joined=True), temp=True, overwrite=True
+    )
+    found = {r["campaign_id"]: r["n"] for r in _rows(first.group_by("campaign_id").aggregate(n=_.count()))}
+    short = [cid for cid, n in exchanges.items() if found.get(cid, 0) < min(n, SAMPLE_CANDIDATES)]
+    if not short:
+        return first
+    again = _first_by_request_hash(rows, m.filter(m.campaign_id.isin(short)), SAMPLE_CANDIDATES)
+    return con.create_table(
+        "dw_sample_candidates_all", first.filter(~first.campaign_id.isin(short)).union(again), temp=True, overwrite=True
+    )
+
+
+def _first_by_request_hash(t: ir.Table, m: ir.Table, k: int, joined: bool = False) -> ir.Table:
+    """(account_id, request_id, campaign_id, r): each campaign's first ``k`` exchanges of ``t`` by request-id hash.
+
+    ``joined``: ``t`` is already (account_id, request_id, campaign_id).  The ranking window carries request ids
+    only: one that carried the prompts sorted every campaign exchange with its text.
+    """
+    rows = t if joined else t.select("account_id", "request_id").join(m, "account_id")
     w = ibis.window(group_by="campaign_id", order_by=[rows.request_id.hash(), rows.request_id])
     ranked = rows.mutate(r=ibis.row_number().over(w))
     return ranked.filter(ranked.r < k)
