@@ -316,3 +316,24 @@ def test_graph_built_in_slices_gives_the_same_communities(monkeypatch: pytest.Mo
     got = find_communities(n, src, dst, weight, seed=0)
     assert len(set(expected)) > 3
     assert got.tolist() == expected
+
+
+def test_partition_of_an_edge_subgraph_is_that_of_the_kept_pairs() -> None:
+    # The link stage cuts the harvesting accounts' graph from the full one inside igraph instead of
+    # building it again: it must be the same graph, so the same seeded partition.
+    rng = np.random.default_rng(8)
+    n = 600
+    src = rng.integers(0, n, 9_000).astype(np.int32)
+    dst = rng.integers(0, n, 9_000).astype(np.int32)
+    ok = src != dst
+    src, dst = np.minimum(src, dst)[ok], np.maximum(src, dst)[ok]
+    weight = rng.random(len(src))
+    keep = rng.random(n) < 0.6
+    sub = keep[src] & keep[dst]
+    full = graph.account_graph(n, src, dst)
+    cut = graph.edge_subgraph(full, sub)
+    assert cut.vcount() == n and cut.get_edgelist() == list(zip(src[sub].tolist(), dst[sub].tolist(), strict=True))
+    got = graph.leiden(cut, src[sub], dst[sub], weight[sub], seed=3)
+    want = find_communities(n, src[sub], dst[sub], weight[sub], seed=3)
+    assert np.array_equal(got, want)
+    assert (got[~keep] == -1).all() and len(set(got[got >= 0].tolist())) > 1

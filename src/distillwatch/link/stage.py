@@ -19,8 +19,10 @@ from distillwatch.link.graph import (
     EdgeOptions,
     Edges,
     PairSource,
+    account_graph,
     build_edges,
-    find_communities,
+    edge_subgraph,
+    leiden,
     merge_dense_neighbours,
 )
 from distillwatch.signals import SignalContext, pair_keys
@@ -81,7 +83,9 @@ def link_accounts(
 def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str, np.ndarray]) -> LinkResult:
     """Both Leiden partitions of the combined pairs, and the result in the score stage's terms."""
     ks, kd, kw = edges.pair_src, edges.pair_dst, edges.pair_weight
-    membership = find_communities(n, ks, kd, kw, seed=cfg.link.seed, resolution=cfg.link.resolution)
+    seed, resolution = cfg.link.seed, cfg.link.resolution
+    graph = account_graph(n, ks, kd)
+    membership = leiden(graph, ks, kd, kw, seed=seed, resolution=resolution)
     membership = merge_dense_neighbours(membership, ks, kd, kw, cfg.link.merge_ratio)
     # Second partition, of the accounts that harvest only (own content or behaviour evidence at the
     # harvest level): in the full graph a careful fleet drowns in the links of ordinary customers
@@ -90,9 +94,11 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
         np.column_stack([fam_scores.get(f, np.zeros(n)) for f in ("content", "behaviour")]), axis=1
     )
     sub = (harvesting >= cfg.link.harvest_level)[ks] & (harvesting >= cfg.link.harvest_level)[kd]
-    sub_membership = find_communities(
-        n, ks[sub], kd[sub], kw[sub], seed=cfg.link.seed, resolution=cfg.link.resolution
-    )
+    # Its graph is cut from the full one inside igraph (the same graph as one built from the kept pairs).
+    sub_graph = edge_subgraph(graph, sub)
+    del graph
+    sub_membership = leiden(sub_graph, ks[sub], kd[sub], kw[sub], seed=seed, resolution=resolution)
+    del sub_graph
     sub_membership = merge_dense_neighbours(sub_membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
     # Kind and family as object arrays of shared str objects (8 bytes an edge, not a fixed-width unicode cell).
     kind_names = np.array(edges.kinds, dtype=object)
