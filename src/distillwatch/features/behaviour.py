@@ -10,6 +10,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis import _
 
 DAY = 86400.0
@@ -52,10 +53,19 @@ def inter_arrival(ex: ir.Table) -> ir.Table:
     columns made it spill tens of GB at 90M rows.  Ties on ``sec`` need no tie-break: however
     tied rows are ordered, the sorted times and so the gaps are the same.
     """
+    gapped = gaps(ex)
+    return gapped.group_by("account_id").aggregate(gap_mean=gapped.gap.mean(), gap_std=gapped.gap.std())
+
+
+def gaps(ex: ir.Table) -> ir.Table:
+    """(account_id, sec, gap): each exchange's seconds since the account's previous one (null for its first).
+
+    Shared by ``inter_arrival`` and the incremental partials (``incremental.partials.account_part``),
+    which keep the gaps' moments per partition.  See ``inter_arrival`` for why only two columns.
+    """
     narrow = ex.select("account_id", "sec")
     w = ibis.window(group_by="account_id", order_by=narrow.sec)
-    gapped = narrow.mutate(gap=narrow.sec - narrow.sec.lag().over(w))
-    return gapped.group_by("account_id").aggregate(gap_mean=gapped.gap.mean(), gap_std=gapped.gap.std())
+    return narrow.mutate(gap=narrow.sec - narrow.sec.lag().over(w))
 
 
 def daily(ex: ir.Table) -> ir.Table:
@@ -105,9 +115,12 @@ def hour_histograms(con, ex: ir.Table, account_ids: pa.Array) -> np.ndarray:
 def hour_histograms_from_counts(counts_expr: ir.Table, account_ids: pa.Array) -> np.ndarray:
     """``hour_histograms`` from exchange counts per (account_id, hour)."""
     counts = counts_expr.to_pyarrow()
-    index = {a: i for i, a in enumerate(account_ids.to_pylist())}
-    # Index lookup over accounts (not exchanges); the scatter itself is numpy.
-    rows = np.fromiter((index[a] for a in counts.column("account_id").to_pylist()), dtype=np.int64, count=counts.num_rows)
+    # Vectorised lookup (a Python dict over 290k accounts and 2M (account, hour) rows took ~30 s at 90M exchanges).
+    found = pc.index_in(counts.column("account_id"), value_set=account_ids)
+    if found.null_count:
+        missing = pc.filter(counts.column("account_id"), pc.is_null(found)).slice(0, 3).to_pylist()
+        raise KeyError(f"hour counts name accounts missing from the feature table, e.g. {missing!r}"[:300])
+    rows = found.to_numpy(zero_copy_only=False).astype(np.int64)
     hist = np.zeros((len(account_ids), 24), dtype=np.float64)
     np.add.at(hist, (rows, counts.column("hour").to_numpy()), counts.column("n").to_numpy())
     return hist

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis import _
 
-from distillwatch.features import behaviour, content, enrichment, infrastructure, registration
+from distillwatch.features import behaviour, content, enrichment, passes, registration
 
 
 @dataclass
@@ -115,12 +115,17 @@ def build_features(
     # Two views of the exchanges with address facts and time columns: ``source`` reads the input
     # (every column, text included) each time it is queried, for the few reads that need text;
     # ``ex`` is materialised without the text, for the many aggregations over every row.
-    source = behaviour.with_time(exchanges).left_join(address_facts(con, exchanges, options.lists), "ip")
+    ip_facts = address_facts(con, exchanges, options.lists)
+    timed = behaviour.with_time(exchanges)
+    source = timed.left_join(ip_facts, "ip")
     narrow = source.drop(*[c for c in TEXT_COLUMNS if c in source.columns])
     if con.name == "duckdb" and int(exchanges.count().to_pyarrow().as_py()) > options.materialise_max_rows:
         ex = con.create_view("dw_ex", narrow, overwrite=True)
+        # The per-account passes join the address facts to their grouped rows, not to every exchange.
+        plain = timed.drop(*[c for c in TEXT_COLUMNS if c in timed.columns])
     else:
         ex = con.create_table("dw_ex", narrow, temp=True, overwrite=True)
+        plain = ex
 
     # Ranked over the narrow rows, then the text of the (few) chosen rows read from the source; the
     # chosen rows are a table first, so the join builds its hash on them, not on the source's text.
@@ -134,18 +139,15 @@ def build_features(
     records = registration.account_facts(con, accounts, options.lists)
     records = con.create_table("dw_account_records", records, temp=True, overwrite=True)
 
-    parts = [
-        behaviour.volume_and_rate(ex),
-        behaviour.daily(ex),
-        behaviour.model_pivot(ex),
-        infrastructure.infrastructure(ex),
-        content.content(facts),
-    ]
-    hour_counts = ex.group_by(["account_id", "hour"]).aggregate(n=ex.count())
-    population = population_profile(ex, facts)
+    # The plain per-account definitions (behaviour.volume_and_rate, ..., population_profile) in a few
+    # passes over the exchanges, from small grouped tables (see ``passes``).
+    grouped = passes.account_parts(con, plain, ip_facts)
+    parts = [*grouped.parts, content.content(facts)]
+    population = population_from(grouped.totals, grouped.daily, grouped.models, facts)
     # Later stages get ``source``: they quote campaign prompts, and each reads the exchanges only a few times.
-    feats = assemble_features(parts, records, hour_counts, population, ex=source, facts=facts, bands=bands)
+    feats = assemble_features(parts, records, grouped.hour_counts, population, ex=source, facts=facts, bands=bands)
     feats.rows = ex
+    drop_working_tables(con, passes.PASS_TABLES)  # read only by the per-account parts, now computed
     return feats
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from distillwatch.features import behaviour
+
 # (kind, column): the values whose distinct count, mode or first use a feature or pair signal needs.
 VALUE_KINDS = (
     ("ip", "ip"),
@@ -32,10 +34,8 @@ VALUE_KINDS = (
 
 def account_part(ex: ir.Table, part_id: int) -> ir.Table:
     """Per account: counts, sums, extremes and the inter-arrival moments inside this partition."""
-    # The gaps come from a window over (account_id, sec) only, as in features.behaviour.inter_arrival:
-    # a window sorts whole rows, and ties on ``sec`` give the same sorted times (so the same gaps) in any order.
-    narrow = ex.select("account_id", "sec")
-    gapped = narrow.mutate(gap=narrow.sec - narrow.sec.lag().over(group_by="account_id", order_by=narrow.sec))
+    # The same gaps as the batch scan's features.behaviour.inter_arrival (one window over (account_id, sec)).
+    gapped = behaviour.gaps(ex)
     gaps = gapped.group_by("account_id").aggregate(
         gap_n=gapped.gap.count(), gap_mean=gapped.gap.mean(), gap_var=gapped.gap.var(how="pop")
     )
