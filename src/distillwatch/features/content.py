@@ -167,16 +167,9 @@ def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple
     n = int(prompts.count().to_pyarrow().as_py())
     slices = max(1, -(-n // TEXT_BATCH_ROWS))
     slot = ((prompts.prompt_key % slices) + slices) % slices  # non-negative for negative keys too
-    if slices > 1:
-        # Stored in slice order, so each slice's filter reads its own row groups (the engine skips the
-        # others by their min/max slot) instead of every distinct prompt once per slice (36 times at 1x).
-        by_slot = prompts.mutate(slot=slot).order_by(["slot", "prompt_key"])
-        prompts = con.create_table("dw_prompt_slices", by_slot, temp=True, overwrite=True)
-        con.drop_table("dw_distinct_prompts", force=True)
-        slot = prompts.slot
     pf_t = bt = None
     for i in range(slices):
-        batch = prompts.filter(slot == i).select("prompt_key", "prompt").order_by("prompt_key").to_pyarrow()
+        batch = prompts.filter(slot == i).order_by("prompt_key").to_pyarrow()
         pf, bands_pa = prompt_fact_arrays(batch, num_perm, bands)
         if pf_t is None:
             pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
@@ -189,7 +182,6 @@ def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple
     sf = system_fact_arrays(keyed)
     sf_t = con.create_table("dw_system_facts", sf, temp=True, overwrite=True)
     con.drop_table("dw_distinct_prompts", force=True)
-    con.drop_table("dw_prompt_slices", force=True)
     return pf_t, sf_t, bt
 
 
