@@ -129,7 +129,11 @@ def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptio
     unseen = unseen.select(
         "account_id", idx=(ibis.row_number().over(order_by="account_id") + n_accounts).cast("int32")
     )
-    positions = ids.select("account_id", "idx").union(unseen, distinct=False)
+    # Cast alike: the keys of an incremental scan come from stored tables whose account_id is NOT NULL, and a
+    # set operation needs equal schemas, nullability included.
+    positions = ids.select(account_id=ids.account_id.cast("string"), idx=ids.idx).union(
+        unseen.select(account_id=unseen.account_id.cast("string"), idx=unseen.idx), distinct=False
+    )
     j = keys.join(positions, keys.account_id == positions.account_id)
     k = j.select(account_id=keys.account_id, key=keys.key, idx=positions.idx)
     groups = k.group_by("key").aggregate(size=_.count())
