@@ -308,7 +308,7 @@ def test_graph_built_in_slices_gives_the_same_communities(monkeypatch: pytest.Mo
     ig.set_random_number_generator(random)
     try:
         expected = g.community_leiden(
-            objective_function="modularity", weights="weight", n_iterations=-1
+            objective_function="modularity", weights="weight", n_iterations=graph.LEIDEN_ITERATIONS
         ).membership
     finally:
         random.setstate(state)

@@ -347,6 +347,14 @@ def _empty_edges(kinds: list[str], families: list[str]) -> Edges:
 # Edges made into Python int pairs at a time while building the Leiden graph (see ``find_communities``).
 GRAPH_EDGES_PER_SLICE = 1_000_000
 
+# Leiden iterations (igraph's default).  Each iteration already returns connected, well-separated
+# communities (the Leiden guarantee); iterating on until nothing changes only polishes the partition:
+# at 0.2 of the reported campaign (5.3M pairs, 56,654 accounts) it took 140.6 CPU s against 18.1 for two
+# iterations, for modularity 0.30242 against 0.30209 (+0.11%), moving accounts between the same six
+# big communities (adjusted Rand index 0.91).  The communities are then merged by
+# ``merge_dense_neighbours`` and only their fleets' evidence is scored.
+LEIDEN_ITERATIONS = 2
+
 
 def find_communities(
     n: int,
@@ -360,7 +368,7 @@ def find_communities(
 
     ``src``/``dst`` are account indices.  Returns the community of each account;
     accounts without an edge get -1.  igraph's own C implementation
-    (``community_leiden``), run until an iteration changes nothing.
+    (``community_leiden``), ``LEIDEN_ITERATIONS`` iterations.
     """
     if len(src) == 0:
         return np.full(n, -1, dtype=np.int64)
@@ -406,7 +414,10 @@ def leiden(
     ig.set_random_number_generator(random)
     try:
         part = g.community_leiden(
-            objective_function="modularity", weights=weights, resolution=resolution, n_iterations=-1
+            objective_function="modularity",
+            weights=weights,
+            resolution=resolution,
+            n_iterations=LEIDEN_ITERATIONS,
         )
     finally:
         random.setstate(state)
