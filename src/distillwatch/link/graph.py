@@ -120,8 +120,7 @@ def _ranked_keys(keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptio
     """
     # Keys keep their own type (a 64-bit LSH band is grouped and joined as an integer, not as its decimal
     # string); the string form is made only where it is hashed, for the shuffle of big groups below.
-    # (Ids read from stored tables are NOT NULL strings: cast, so the union with ``ids`` below has one type.)
-    keys = keys.select(account_id=keys.account_id.cast("string"), key=keys.key).distinct()
+    keys = keys.select("account_id", "key").distinct()
     # Accounts outside ``ids`` (registration records only) are numbered over the distinct accounts, then
     # every (account, key) row takes its position in one join.
     seen = keys.select("account_id").distinct()
