@@ -346,13 +346,13 @@ def _empty_edges(kinds: list[str], families: list[str]) -> Edges:
 # Edges made into Python int pairs at a time while building the Leiden graph (see ``find_communities``).
 GRAPH_EDGES_PER_SLICE = 1_000_000
 
-# Leiden iterations (igraph's default).  Each iteration already returns connected, well-separated
-# communities (the Leiden guarantee); iterating on until nothing changes only polishes the partition:
-# at 0.2 of the reported campaign (5.3M pairs, 56,654 accounts) it took 140.6 CPU s against 18.1 for two
-# iterations, for modularity 0.30242 against 0.30209 (+0.11%), moving accounts between the same six
-# big communities (adjusted Rand index 0.91).  The communities are then merged by
-# ``merge_dense_neighbours`` and only their fleets' evidence is scored.
-LEIDEN_ITERATIONS = 2
+# Leiden runs until an iteration changes nothing (-1).  Two iterations (igraph's default) were measured:
+# at 0.2 of the reported campaign (5.3M pairs, 56,654 accounts) 18.1 CPU s against 140.6, modularity
+# 0.30209 against 0.30242, the same batch verdicts on the seed-0 bench data but one more fleet account at
+# reported-campaign strong; yet in the daily replay (bench/timeliness.py, demo, strong) the first fleet was
+# flagged 240 h after its first exchange instead of 72 h.  Early detection depends on the polished
+# partition, so the cost stays (docs/scale.md, "Where a 1x scan's time goes").
+LEIDEN_ITERATIONS = -1
 
 
 def find_communities(
@@ -367,7 +367,7 @@ def find_communities(
 
     ``src``/``dst`` are account indices.  Returns the community of each account;
     accounts without an edge get -1.  igraph's own C implementation
-    (``community_leiden``), ``LEIDEN_ITERATIONS`` iterations.
+    (``community_leiden``), run until an iteration changes nothing (``LEIDEN_ITERATIONS``).
     """
     if len(src) == 0:
         return np.full(n, -1, dtype=np.int64)
