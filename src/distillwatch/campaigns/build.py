@@ -303,7 +303,8 @@ def _candidates(con, rows: ir.Table, m: ir.Table, exchanges: dict[str, int]) -> 
     """
     share = {cid: CANDIDATE_OVERSAMPLE * SAMPLE_CANDIDATES / max(n, 1) for cid, n in exchanges.items()}
     if con.name != "duckdb":
-        # The cut-off assumes DuckDB's 64-bit hash (Spark's is 32-bit): elsewhere every exchange is a candidate.
+        # The cut-off was checked against DuckDB's 64-bit hash only; elsewhere every exchange stays a candidate
+        # (as before it).  Spark's hash() is 64-bit xxhash64 here (distillwatch.spark), so it could apply there too.
         share = dict.fromkeys(share, float("inf"))
     # The hash as ibis orders it: a signed 64-bit integer; null: every exchange of the campaign is a candidate.
     below = [int(-(2**63) + q * 2.0**64) if q < 1.0 else None for q in share.values()]
