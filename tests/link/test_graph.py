@@ -17,6 +17,7 @@ from distillwatch.link import (
     find_communities,
     graph,
     merge_dense_neighbours,
+    partition,
 )
 from distillwatch.link.minhash import set_band_keys
 
@@ -308,11 +309,11 @@ def test_graph_built_in_slices_gives_the_same_communities(monkeypatch: pytest.Mo
     ig.set_random_number_generator(random)
     try:
         expected = g.community_leiden(
-            objective_function="modularity", weights="weight", n_iterations=graph.LEIDEN_ITERATIONS
+            objective_function="modularity", weights="weight", n_iterations=partition.LEIDEN_ITERATIONS
         ).membership
     finally:
         random.setstate(state)
-    monkeypatch.setattr(graph, "GRAPH_EDGES_PER_SLICE", 777)
+    monkeypatch.setattr(partition, "GRAPH_EDGES_PER_SLICE", 777)
     got = find_communities(n, src, dst, weight, seed=0)
     assert len(set(expected)) > 3
     assert got.tolist() == expected
@@ -330,10 +331,12 @@ def test_partition_of_an_edge_subgraph_is_that_of_the_kept_pairs() -> None:
     weight = rng.random(len(src))
     keep = rng.random(n) < 0.6
     sub = keep[src] & keep[dst]
-    full = graph.account_graph(n, src, dst)
-    cut = graph.edge_subgraph(full, sub)
-    assert cut.vcount() == n and cut.get_edgelist() == list(zip(src[sub].tolist(), dst[sub].tolist(), strict=True))
-    got = graph.leiden(cut, src[sub], dst[sub], weight[sub], seed=3)
+    full = partition.account_graph(n, src, dst)
+    cut = partition.edge_subgraph(full, sub)
+    assert cut.vcount() == n and cut.get_edgelist() == list(
+        zip(src[sub].tolist(), dst[sub].tolist(), strict=True)
+    )
+    got = partition.leiden(cut, src[sub], dst[sub], weight[sub], seed=3)
     want = find_communities(n, src[sub], dst[sub], weight[sub], seed=3)
     assert np.array_equal(got, want)
     assert (got[~keep] == -1).all() and len(set(got[got >= 0].tolist())) > 1

@@ -15,16 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from distillwatch.link.graph import (
-    EdgeOptions,
-    Edges,
-    PairSource,
-    account_graph,
-    build_edges,
-    edge_subgraph,
-    leiden,
-    merge_dense_neighbours,
-)
+from distillwatch.link.graph import EdgeOptions, Edges, PairSource, build_edges
+from distillwatch.link.partition import account_graph, edge_subgraph, leiden, merge_dense_neighbours
 from distillwatch.signals import SignalContext, pair_keys
 from distillwatch.signals.config import DetectionConfig
 
