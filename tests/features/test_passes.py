@@ -1,5 +1,6 @@
-"""The few-pass per-account parts (``features.passes``) equal the plain definitions they replace,
-value for value (floats exactly), on hand-made edge cases and on the pipeline's traffic set."""
+"""The few-pass per-account parts (``features.passes``) equal the plain definitions of
+``tests/features/reference.py``, value for value (floats exactly), on hand-made edge cases and on
+the pipeline's traffic set."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 
 from distillwatch import engine
 from distillwatch.contract import EXCHANGES_SCHEMA
-from distillwatch.features import behaviour, infrastructure, passes
-from distillwatch.features.build import address_facts, load_exchanges, population_from, population_profile
+from distillwatch.features import behaviour, passes
+from distillwatch.features.build import address_facts, load_exchanges, population_from
 from distillwatch.features.enrichment import Lists
+from tests.features import reference
 from tests.pipeline.conftest import build
 
-PLAIN = (behaviour.volume_and_rate, behaviour.daily, behaviour.model_pivot, infrastructure.infrastructure)
+PLAIN = (reference.volume_and_rate, reference.daily, reference.model_pivot, reference.infrastructure)
 
 
 def _edge_cases(con) -> ibis.Table:
@@ -43,7 +45,9 @@ def _edge_cases(con) -> ibis.Table:
                 "input_tokens": int(rng.integers(1, 500)), "output_tokens": int(rng.integers(1, 900)),
             })  # fmt: skip
     base = {f.name: None for f in EXCHANGES_SCHEMA}
-    return con.create_table("ex_edge", pa.Table.from_pylist([{**base, **r} for r in rows], schema=EXCHANGES_SCHEMA), temp=True)
+    return con.create_table(
+        "ex_edge", pa.Table.from_pylist([{**base, **r} for r in rows], schema=EXCHANGES_SCHEMA), temp=True
+    )
 
 
 def _assert_same(got: pa.Table, expected: pa.Table) -> None:
@@ -79,11 +83,18 @@ def test_parts_equal_the_plain_definitions(source: str, traffic) -> None:
         got = part.order_by("account_id").to_pyarrow()
         assert got.num_rows == expected.num_rows > 0
         _assert_same(got, expected)
-    expected_hours = joined.group_by(["account_id", "hour"]).aggregate(n=joined.count()).order_by(["account_id", "hour"])
-    assert grouped.hour_counts.order_by(["account_id", "hour"]).to_pyarrow().to_pylist() == expected_hours.to_pyarrow().to_pylist()
+    expected_hours = reference.hour_counts(joined).order_by(["account_id", "hour"])
+    assert (
+        grouped.hour_counts.order_by(["account_id", "hour"]).to_pyarrow().to_pylist()
+        == expected_hours.to_pyarrow().to_pylist()
+    )
 
-    facts = con.create_table("facts", pa.table({"capability": ["chat", None, "writing"], "cot": [True, None, False]}), temp=True)
-    assert population_from(grouped.totals, grouped.daily, grouped.models, facts) == population_profile(joined, facts)
+    facts = con.create_table(
+        "facts", pa.table({"capability": ["chat", None, "writing"], "cot": [True, None, False]}), temp=True
+    )
+    assert population_from(
+        grouped.totals, grouped.daily, grouped.models, facts
+    ) == reference.population_profile(joined, facts)
 
 
 def test_edge_cases_exercise_the_pivot_and_the_ties() -> None:
@@ -95,12 +106,16 @@ def test_edge_cases_exercise_the_pivot_and_the_ties() -> None:
     shares = {r["account_id"]: r["pivot_share"] for r in pivot}
     assert shares["acct11"] == 0.0  # no model at all
     assert any(0.0 < s < 1.0 for s in shares.values())
-    assert any(r["pivot_lag_hours"] is None for r in pivot) and any(r["pivot_lag_hours"] is not None for r in pivot)
+    assert any(r["pivot_lag_hours"] is None for r in pivot) and any(
+        r["pivot_lag_hours"] is not None for r in pivot
+    )
 
 
 def test_hour_histograms_name_every_account_or_fail() -> None:
     con = engine.connect()
-    counts = con.create_table("hc", pa.table({"account_id": ["b", "a", "b"], "hour": [3, 5, 23], "n": [2, 1, 4]}), temp=True)
+    counts = con.create_table(
+        "hc", pa.table({"account_id": ["b", "a", "b"], "hour": [3, 5, 23], "n": [2, 1, 4]}), temp=True
+    )
     hist = behaviour.hour_histograms_from_counts(counts, pa.array(["a", "b", "c"]))
     assert hist.shape == (3, 24)
     assert hist[0, 5] == 1 and hist[1, 3] == 2 and hist[1, 23] == 4 and hist[2].sum() == 0

@@ -42,7 +42,9 @@ def test_rows_are_the_exchanges_without_text(paths) -> None:
     assert "prompt" in f.ex.columns
     assert set(f.rows.columns) == set(f.ex.columns) - set(TEXT_COLUMNS)
     order = ["account_id", "request_id"]
-    assert f.rows.order_by(order).to_pyarrow().equals(f.ex.select(*f.rows.columns).order_by(order).to_pyarrow())
+    assert (
+        f.rows.order_by(order).to_pyarrow().equals(f.ex.select(*f.rows.columns).order_by(order).to_pyarrow())
+    )
 
 
 def test_features_read_through_a_view_equal_the_materialised_ones(paths) -> None:

@@ -13,6 +13,7 @@ import pytest
 from distillwatch import engine
 from distillwatch.contract import EXCHANGES_SCHEMA
 from distillwatch.features import behaviour, content
+from tests.features import reference
 
 
 def _exchanges(con) -> ibis.Table:
@@ -78,7 +79,12 @@ def test_inter_arrival_on_narrow_rows_equals_whole_row_gaps() -> None:
     gapped = ex.mutate(gap=ex.sec - ex.sec.lag().over(w))
     plain = gapped.group_by("account_id").aggregate(gap_mean=gapped.gap.mean(), gap_std=gapped.gap.std())
     expected = plain.order_by("account_id").to_pyarrow()
-    got = behaviour.volume_and_rate(ex).select("account_id", "gap_mean", "gap_std").order_by("account_id").to_pyarrow()
+    got = (
+        reference.volume_and_rate(ex)
+        .select("account_id", "gap_mean", "gap_std")
+        .order_by("account_id")
+        .to_pyarrow()
+    )
     assert got.column("account_id").equals(expected.column("account_id"))
     for col in ("gap_mean", "gap_std"):
         a = np.asarray(got.column(col).to_pylist(), dtype=float)
@@ -112,7 +118,11 @@ def test_text_facts_in_slices_equal_all_at_once(monkeypatch, tmp_path) -> None:
         f = build_features(con, load_exchanges(con, paths["exchanges"]), load_accounts(con, paths["accounts"]),
                            FeatureOptions())  # fmt: skip
         order = ["account_id", "request_id"]
-        return f, f.facts.order_by(order).to_pyarrow(), f.prompt_bands.order_by(["account_id", "band"]).to_pyarrow()
+        return (
+            f,
+            f.facts.order_by(order).to_pyarrow(),
+            f.prompt_bands.order_by(["account_id", "band"]).to_pyarrow(),
+        )
 
     whole, whole_facts, whole_bands = features()
     monkeypatch.setattr(content, "TEXT_BATCH_ROWS", 7)

@@ -1,5 +1,7 @@
-"""Behaviour features: volume, rate, regularity, daily rhythm, streaks, tokens, tools, models.
+"""Behaviour features: the time columns, inter-arrival gaps, streaks and the daily rhythm.
 
+The per-account volume, rate, token, tool and model-pivot columns are computed in
+``features.passes`` (their readable definitions are in ``tests/features/reference.py``).
 All table work is Ibis; only the 24-bin hour histograms are finished in numpy
 (a fixed-width array per account, vectorised over accounts).
 """
@@ -11,7 +13,6 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from ibis import _
 
 DAY = 86400.0
 
@@ -20,29 +21,6 @@ def with_time(ex: ir.Table) -> ir.Table:
     """Adds epoch seconds, the UTC day number and the UTC hour to each exchange."""
     sec = ex.ts.epoch_seconds().cast("float64")
     return ex.mutate(sec=sec, daynum=(sec / DAY).floor().cast("int64"), hour=ex.ts.hour().cast("int32"))
-
-
-def volume_and_rate(ex: ir.Table) -> ir.Table:
-    """Exchanges, active days, rate, inter-arrival regularity, tokens, tools, conversations."""
-    has_tools = (ex.n_tools.fill_null(0) > 0).cast("float64")
-    per = ex.group_by("account_id").aggregate(
-        exchanges=ex.count(),
-        first_ts=ex.ts.min(),
-        last_ts=ex.ts.max(),
-        active_days=ex.daynum.nunique(),
-        input_tokens=ex.input_tokens.sum(),
-        output_tokens=ex.output_tokens.sum(),
-        tool_share=has_tools.mean(),
-        conversations=ex.conversation_id.nunique(),
-        conversation_rows=ex.conversation_id.notnull().cast("int64").sum(),
-        models=ex.model.nunique(),
-    )
-    gaps = inter_arrival(ex)
-    j = per.left_join(gaps, per.account_id == gaps.account_id)
-    return j.select(
-        per.account_id, per.exchanges, per.first_ts, per.last_ts, per.active_days, gaps.gap_mean, gaps.gap_std,
-        per.input_tokens, per.output_tokens, per.tool_share, per.conversations, per.conversation_rows, per.models,
-    )  # fmt: skip
 
 
 def inter_arrival(ex: ir.Table) -> ir.Table:
@@ -68,52 +46,19 @@ def gaps(ex: ir.Table) -> ir.Table:
     return narrow.mutate(gap=narrow.sec - narrow.sec.lag().over(w))
 
 
-def daily(ex: ir.Table) -> ir.Table:
-    """Busiest day and the longest run of consecutive active days (gaps and islands)."""
-    return daily_from_counts(ex.group_by(["account_id", "daynum"]).aggregate(n=ex.count()))
-
-
 def daily_from_counts(per_day: ir.Table) -> ir.Table:
     """``daily`` from exchange counts per (account_id, daynum) (one row per active day)."""
     w = ibis.window(group_by="account_id", order_by=per_day.daynum)
     islands = per_day.mutate(island=per_day.daynum - ibis.row_number().over(w))
     runs = islands.group_by(["account_id", "island"]).aggregate(length=islands.count(), peak=islands.n.max())
-    return runs.group_by("account_id").aggregate(longest_streak=runs.length.max(), max_per_day=runs.peak.max())
-
-
-def model_pivot(ex: ir.Table) -> ir.Table:
-    """How fast and how completely an account moved to a model released during the window.
-
-    A model counts as newly released when the population first used it more than
-    a day after the data begins.  ``pivot_share`` is the share of the account's
-    exchanges after the first release that went to a new model; ``pivot_lag_hours``
-    the delay between the model's first appearance and the account's first use.
-    """
-    start = ex.sec.min().as_scalar()
-    firsts = ex.filter(ex.model.notnull()).group_by("model").aggregate(model_first=_.sec.min())
-    new = firsts.filter(firsts.model_first > start + DAY)
-    first_release = new.model_first.min().as_scalar()
-    joined = ex.left_join(new, ex.model == new.model)
-    is_new = joined.model_first.notnull()
-    after = joined.sec >= first_release
-    per = joined.group_by("account_id").aggregate(
-        after_release=after.cast("int64").sum(),
-        on_new=is_new.cast("int64").sum(),
-        first_new_use_lag=ibis.ifelse(is_new, joined.sec - joined.model_first, ibis.null()).min(),
+    return runs.group_by("account_id").aggregate(
+        longest_streak=runs.length.max(), max_per_day=runs.peak.max()
     )
-    return per.mutate(
-        pivot_share=ibis.ifelse(per.after_release > 0, per.on_new / per.after_release, 0.0),
-        pivot_lag_hours=per.first_new_use_lag / 3600.0,
-    ).select("account_id", "pivot_share", "pivot_lag_hours")
-
-
-def hour_histograms(con, ex: ir.Table, account_ids: pa.Array) -> np.ndarray:
-    """(accounts, 24) exchange counts by UTC hour, rows in ``account_ids`` order."""
-    return hour_histograms_from_counts(ex.group_by(["account_id", "hour"]).aggregate(n=ex.count()), account_ids)
 
 
 def hour_histograms_from_counts(counts_expr: ir.Table, account_ids: pa.Array) -> np.ndarray:
-    """``hour_histograms`` from exchange counts per (account_id, hour)."""
+    """(accounts, 24) exchange counts by UTC hour, rows in ``account_ids`` order, from exchange counts per
+    (account_id, hour); an account the counts name that ``account_ids`` lacks is an error."""
     counts = counts_expr.to_pyarrow()
     # Vectorised lookup (a Python dict over 290k accounts and 2M (account, hour) rows took ~30 s at 90M exchanges).
     found = pc.index_in(counts.column("account_id"), value_set=account_ids)

@@ -129,7 +129,12 @@ def build_features(
 
     # Ranked over the narrow rows, then the text of the (few) chosen rows read from the source; the
     # chosen rows are a table first, so the join builds its hash on them, not on the source's text.
-    chosen = con.create_table("dw_sample_rows", content.sample_exchanges(ex, options.sample_per_account, con), temp=True, overwrite=True)
+    chosen = con.create_table(
+        "dw_sample_rows",
+        content.sample_exchanges(ex, options.sample_per_account, con),
+        temp=True,
+        overwrite=True,
+    )
     sample = con.create_table("dw_sample", content.with_texts(chosen, exchanges), temp=True, overwrite=True)
     facts, bands = content.text_facts(con, sample, options.minhash_perm, options.minhash_bands)
     facts = con.create_table("dw_facts", facts, temp=True, overwrite=True)
@@ -139,13 +144,15 @@ def build_features(
     records = registration.account_facts(con, accounts, options.lists)
     records = con.create_table("dw_account_records", records, temp=True, overwrite=True)
 
-    # The plain per-account definitions (behaviour.volume_and_rate, ..., population_profile) in a few
-    # passes over the exchanges, from small grouped tables (see ``passes``).
+    # The per-account features and the population profile in a few passes over the exchanges, from
+    # small grouped tables (see ``passes``; the plain definitions are tests/features/reference.py).
     grouped = passes.account_parts(con, plain, ip_facts)
     parts = [*grouped.parts, content.content(facts)]
     population = population_from(grouped.totals, grouped.daily, grouped.models, facts)
     # Later stages get ``source``: they quote campaign prompts, and each reads the exchanges only a few times.
-    feats = assemble_features(parts, records, grouped.hour_counts, population, ex=source, facts=facts, bands=bands)
+    feats = assemble_features(
+        parts, records, grouped.hour_counts, population, ex=source, facts=facts, bands=bands
+    )
     feats.rows = ex
     drop_working_tables(con, passes.PASS_TABLES)  # read only by the per-account parts, now computed
     return feats
@@ -226,18 +233,10 @@ def _derived(table: pa.Table, hist: np.ndarray) -> pa.Table:
     return table
 
 
-def population_profile(ex: ir.Table, facts: ir.Table) -> dict:
-    """The population's baseline: volume, capability mix, CoT share, daily volume, models."""
-    totals = ex.aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique(), first=ex.ts.min(), last=ex.ts.max())
-    day = ex.ts.date()
-    daily = ex.group_by(day.name("day")).aggregate(exchanges=ex.count(), accounts=ex.account_id.nunique())
-    models = ex.filter(ex.model.notnull()).group_by("model").aggregate(first_seen=_.ts.min(), exchanges=_.count())
-    return population_from(totals, daily, models, facts)
-
-
 def population_from(totals: ir.Table, daily_expr: ir.Table, models_expr: ir.Table, facts: ir.Table) -> dict:
-    """``population_profile`` from its parts: totals (exchanges, accounts, first, last), per-day
-    (day, exchanges, accounts), per-model (model, first_seen, exchanges) and the sampled facts."""
+    """The population's baseline (volume, capability mix, CoT share, daily volume, models) from its parts:
+    totals (exchanges, accounts, first, last), per-day (day, exchanges, accounts), per-model (model,
+    first_seen, exchanges) and the sampled facts."""
     t = totals.to_pyarrow().to_pylist()[0]
     caps = facts.filter(facts.capability.notnull()).group_by("capability").aggregate(n=_.count()).to_pyarrow()
     total_caps = sum(caps.column("n").to_pylist()) or 1
@@ -257,13 +256,19 @@ def population_from(totals: ir.Table, daily_expr: ir.Table, models_expr: ir.Tabl
         "daily": [
             {"day": d.isoformat(), "exchanges": int(e), "accounts": int(a)}
             for d, e, a in zip(
-                daily.column("day").to_pylist(), daily.column("exchanges").to_pylist(), daily.column("accounts").to_pylist(), strict=True
+                daily.column("day").to_pylist(),
+                daily.column("exchanges").to_pylist(),
+                daily.column("accounts").to_pylist(),
+                strict=True,
             )
         ],
         "models": [
             {"model": m, "first_seen": f.isoformat(), "exchanges": int(e)}
             for m, f, e in zip(
-                models.column("model").to_pylist(), models.column("first_seen").to_pylist(), models.column("exchanges").to_pylist(), strict=True
+                models.column("model").to_pylist(),
+                models.column("first_seen").to_pylist(),
+                models.column("exchanges").to_pylist(),
+                strict=True,
             )
         ],
     }

@@ -38,7 +38,11 @@ def sample_exchanges(ex: ir.Table, per_account: int, con=None) -> ir.Table:
     per-account sort, and over a whole log it is the largest sort of the scan.  With ``con`` the
     candidates' small intermediate tables are materialised there (see ``md5_candidates``).
     """
-    keep = [c for c in ("account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools") if c in ex.columns]
+    keep = [
+        c
+        for c in ("account_id", "request_id", "prompt", "system", "sec", "daynum", "n_tools")
+        if c in ex.columns
+    ]
     pool = md5_candidates(ex.select(*keep), per_account, con)  # row_number() counts from 0: keep per_account
     w = ibis.window(group_by="account_id", order_by=[pool.request_id.hexdigest("md5"), pool.request_id])
     ranked = pool.mutate(rank=ibis.row_number().over(w))
@@ -127,7 +131,9 @@ def text_facts(con, sample: ir.Table, num_perm: int = 64, bands: int = 16) -> tu
     return join_text_facts(keyed, pf_t, sf_t, bt)
 
 
-def join_text_facts(keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Table) -> tuple[ir.Table, ir.Table]:
+def join_text_facts(
+    keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Table
+) -> tuple[ir.Table, ir.Table]:
     """(facts, bands) of sampled exchanges keyed by ``prompt_key``/``system_key``, from per-text fact tables.
 
     Shared by the batch scan and the incremental path (which keeps the fact tables in the store).
@@ -135,18 +141,29 @@ def join_text_facts(keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Tabl
     j = keyed.left_join(pf_t, keyed.prompt_key == pf_t.prompt_key).left_join(
         sf_t, keyed.system_key == sf_t.system_key
     )
-    cot = ibis.ifelse(j.cot.isnull() & j.system_cot.isnull(), ibis.null("boolean"), j.cot.fill_null(False) | j.system_cot.fill_null(False))
+    cot = ibis.ifelse(
+        j.cot.isnull() & j.system_cot.isnull(),
+        ibis.null("boolean"),
+        j.cot.fill_null(False) | j.system_cot.fill_null(False),
+    )
     # A request that defines tools exercises agentic tool use whatever its last user turn says
     # ("now write tests for it" reads as chat on its own).
     with_tools = j.n_tools.fill_null(0) > 0
     capability = ibis.ifelse(
-        with_tools & j.capability.isin(["chat", "other", "writing"]), ibis.literal("agentic_tool_use"), j.capability
+        with_tools & j.capability.isin(["chat", "other", "writing"]),
+        ibis.literal("agentic_tool_use"),
+        j.capability,
     )
     facts = j.select(
         "account_id", "request_id", "daynum", "prompt_key", "template_hash", capability=capability, cot=cot
     )
 
-    acc_bands = keyed.select("account_id", "prompt_key").join(bt, "prompt_key").select("account_id", "band").distinct()
+    acc_bands = (
+        keyed.select("account_id", "prompt_key")
+        .join(bt, "prompt_key")
+        .select("account_id", "band")
+        .distinct()
+    )
     return facts, acc_bands
 
 
@@ -155,7 +172,9 @@ def join_text_facts(keyed: ir.Table, pf_t: ir.Table, sf_t: ir.Table, bt: ir.Tabl
 TEXT_BATCH_ROWS = 250_000
 
 
-def _local_text_tables(con, keyed: ir.Table, num_perm: int, bands: int) -> tuple[ir.Table, ir.Table, ir.Table]:
+def _local_text_tables(
+    con, keyed: ir.Table, num_perm: int, bands: int
+) -> tuple[ir.Table, ir.Table, ir.Table]:
     """(prompt facts, system facts, prompt bands) of the distinct texts, computed in this process.
 
     The distinct prompts are a working table, enriched a slice of at most ``TEXT_BATCH_ROWS`` at a
@@ -221,12 +240,12 @@ def system_fact_arrays(keyed: ir.Table) -> pa.Table:
 
 def content(facts: ir.Table) -> ir.Table:
     """Per-account capability mix, chain-of-thought share and template diversity (over the sample)."""
-    cap_cols = {
-        f"cap_{c}": (facts.capability == c).cast("float64").mean() for c in CAPABILITIES
-    }
+    cap_cols = {f"cap_{c}": (facts.capability == c).cast("float64").mean() for c in CAPABILITIES}
     labelled = facts.capability.notnull().cast("int64").sum()
-    template_accounts = facts.filter(facts.template_hash.notnull()).group_by("template_hash").aggregate(
-        template_accounts=_.account_id.nunique()
+    template_accounts = (
+        facts.filter(facts.template_hash.notnull())
+        .group_by("template_hash")
+        .aggregate(template_accounts=_.account_id.nunique())
     )
     j = facts.left_join(template_accounts, "template_hash")
     return j.group_by("account_id").aggregate(

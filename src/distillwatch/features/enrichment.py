@@ -181,7 +181,9 @@ def email_facts(emails: pa.Array, lists: Lists | None = None) -> pa.Table:
     except ImportError:
         email_mod = None
     if email_mod is not None:
-        el = email_mod.EmailLists.load(extra_paths=list(lists.email_paths) or None, use_defaults=lists.use_defaults)
+        el = email_mod.EmailLists.load(
+            extra_paths=list(lists.email_paths) or None, use_defaults=lists.use_defaults
+        )
         domain = el.domain(emails)
         disposable = el.is_disposable(emails)
         pattern = email_mod.local_part_pattern(emails)

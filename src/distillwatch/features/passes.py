@@ -1,9 +1,10 @@
 """The batch scan's per-account features in few passes over the exchanges.
 
-``behaviour.volume_and_rate``, ``behaviour.daily``, ``behaviour.model_pivot``,
-``infrastructure.infrastructure`` and ``build.population_profile`` are the plain
-definitions; each reads every exchange, several of them more than once (13 passes in
-all, eight distinct counts per account among them; ~11 of the stage's 17 minutes at 90M exchanges).
+``volume_and_rate``, ``daily``, ``model_pivot``, ``infrastructure`` and
+``population_profile`` in ``tests/features/reference.py`` are the plain definitions (the
+specification these passes are tested against); each reads every exchange, several of them
+more than once (13 passes in all, eight distinct counts per account among them; ~11 of the
+stage's 17 minutes at 90M exchanges).
 ``account_parts`` computes the same values (same columns, types and order) from a
 few small grouped tables, each made in one pass and kept as a working table:
 
@@ -35,7 +36,13 @@ from distillwatch.features.infrastructure import most_frequent
 INFRA_KEYS = ("account_id", "ip", "asn", "country", "user_agent", "org_id")
 
 # Working tables of ``account_parts``, kept for the rest of the scan (all are per account or smaller).
-PASS_TABLES = ("dw_model_firsts", "dw_account_volume", "dw_account_models", "dw_account_days", "dw_account_infra")
+PASS_TABLES = (
+    "dw_model_firsts",
+    "dw_account_volume",
+    "dw_account_models",
+    "dw_account_days",
+    "dw_account_infra",
+)
 
 
 @dataclass
@@ -60,10 +67,14 @@ def account_parts(con, ex: ir.Table, ip_facts: ir.Table) -> AccountParts:
     # is the model's, and the smallest over all models (null included) is the log's start.
     model_use = stash(
         "dw_account_models",
-        ex.group_by(["account_id", "model"]).aggregate(n=ex.count(), first_sec=ex.sec.min(), first_ts=ex.ts.min()),
+        ex.group_by(["account_id", "model"]).aggregate(
+            n=ex.count(), first_sec=ex.sec.min(), first_ts=ex.ts.min()
+        ),
     )
     models = model_use.group_by("model").aggregate(
-        first_seen=model_use.first_ts.min(), model_first=model_use.first_sec.min(), exchanges=model_use.n.sum()
+        first_seen=model_use.first_ts.min(),
+        model_first=model_use.first_sec.min(),
+        exchanges=model_use.n.sum(),
     )
     models = stash("dw_model_firsts", models)
     named = models.filter(models.model.notnull())
@@ -113,7 +124,7 @@ def account_parts(con, ex: ir.Table, ip_facts: ir.Table) -> AccountParts:
 
 
 def _volume_and_rate(volume: ir.Table, model_use: ir.Table, days: ir.Table, gaps: ir.Table) -> ir.Table:
-    """``behaviour.volume_and_rate``'s columns, in its order."""
+    """The reference ``volume_and_rate``'s columns, in its order."""
     models = model_use.group_by("account_id").aggregate(models=model_use.model.count())  # non-null models
     active = days.group_by("account_id").aggregate(active_days=days.daynum.nunique())
     j = (
@@ -131,7 +142,7 @@ def _volume_and_rate(volume: ir.Table, model_use: ir.Table, days: ir.Table, gaps
 
 
 def _model_pivot(volume: ir.Table, model_use: ir.Table, new: ir.Table) -> ir.Table:
-    """``behaviour.model_pivot`` from per-(account, model) first uses: an account's earliest lag
+    """The reference ``model_pivot`` from per-(account, model) first uses: an account's earliest lag
     behind a new model is its first use of the model minus the model's first appearance (a
     difference is monotone in its first term, so the minimum of differences is this)."""
     uses = model_use.join(new, model_use.model == new.model)
@@ -148,7 +159,7 @@ def _model_pivot(volume: ir.Table, model_use: ir.Table, new: ir.Table) -> ir.Tab
 
 
 def _infrastructure(keys: ir.Table, ip_facts: ir.Table) -> ir.Table:
-    """``infrastructure.infrastructure`` from exchange counts per distinct (``INFRA_KEYS``)."""
+    """The reference ``infrastructure`` from exchange counts per distinct (``INFRA_KEYS``)."""
     facts = ip_facts.select("ip", "prefix", "is_datacenter", "is_vpn", "is_tor", "provider")
     k = keys.left_join(facts, keys.ip == facts.ip).select(
         *[keys[c] for c in INFRA_KEYS], keys.n, facts.prefix, facts.is_datacenter, facts.is_vpn, facts.is_tor,
