@@ -134,3 +134,8 @@ def test_union_sketch_from_raw_signatures() -> None:
 
 def test_single_letter_capitals_are_not_names() -> None:
     assert norm("and I have a question for Maria") == ["and i have a question for ⟪name⟫"]
+
+
+def test_template_hash_of_template_strings_equals_that_of_the_texts() -> None:
+    texts = pa.array(['Write a Python function "fizz" for N=15', None, "", "Ship 3 boxes to Berlin by Friday"])
+    assert T.template_hash(T.normalize(texts), normalized=True).equals(T.template_hash(texts))

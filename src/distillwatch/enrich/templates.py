@@ -136,14 +136,18 @@ def normalize(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> 
     return pc.utf8_slice_codeunits(out, 0, max_chars)
 
 
-def template_hash(texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS) -> pa.Array:
+def template_hash(
+    texts: pa.Array | pa.ChunkedArray, max_chars: int = MAX_CHARS, normalized: bool = False
+) -> pa.Array:
     """int64 hash of each normalised template (null text -> null).
 
     The value is the first 8 bytes of MD5 of the UTF-8 template, little-endian,
     reinterpreted as signed int64: stable across runs and machines, so hashes
-    stored with a campaign can be matched in later scans.
+    stored with a campaign can be matched in later scans.  ``normalized``: the
+    texts are already ``normalize``'s output (a caller that also needs ``minhash``
+    normalises once).
     """
-    norm = normalize(texts, max_chars)
+    norm = as_strings(texts) if normalized else normalize(texts, max_chars)
     h = md5_64(norm).view(np.int64)
     return pa.array(h, type=pa.int64(), mask=~np.asarray(pc.is_valid(norm).to_numpy(zero_copy_only=False), dtype=bool))
 

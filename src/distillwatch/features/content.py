@@ -218,9 +218,12 @@ def text_fact_arrays(keyed: ir.Table, num_perm: int, bands: int) -> tuple[pa.Tab
 
 def prompt_fact_arrays(prompts_pa: pa.Table, num_perm: int, bands: int) -> tuple[pa.Table, pa.Table]:
     """(prompt_key, capability, cot, template_hash) and (prompt_key, band) of distinct (prompt_key, prompt) rows."""
-    pf = enrichment.prompt_facts(prompts_pa.column("prompt").combine_chunks())
+    texts = prompts_pa.column("prompt").combine_chunks()
+    # Normalised once: the template hash and the MinHash signatures are both of the template strings.
+    normalized = enrichment.normalized_prompts(texts)
+    pf = enrichment.prompt_facts(texts, normalized)
     pf = pf.drop_columns(["prompt"]).append_column("prompt_key", prompts_pa.column("prompt_key"))
-    rows, band = enrichment.prompt_band_keys(prompts_pa.column("prompt").combine_chunks(), num_perm, bands)
+    rows, band = enrichment.prompt_band_keys(texts, num_perm, bands, normalized)
     pk = prompts_pa.column("prompt_key").to_numpy()
     bands_pa = pa.table({"prompt_key": pk[rows] if len(rows) else np.zeros(0, dtype=pk.dtype), "band": band})
     return pf, bands_pa

@@ -105,8 +105,24 @@ def _md5(texts: pa.Array) -> pa.Array:
         con.close()
 
 
-def prompt_facts(prompts: pa.Array) -> pa.Table:
-    """Capability, chain-of-thought elicitation and template hash of each distinct prompt."""
+def normalized_prompts(prompts: pa.Array) -> pa.Array | None:
+    """The prompts' template strings (``templates.normalize``), or None without the templates module.
+
+    Both the template hash and the MinHash bands are computed from them: a caller that needs both
+    normalises once and passes the result to ``prompt_facts`` and ``prompt_band_keys``.
+    """
+    try:
+        from distillwatch.enrich import templates
+    except ImportError:
+        return None
+    return templates.normalize(prompts)
+
+
+def prompt_facts(prompts: pa.Array, normalized: pa.Array | None = None) -> pa.Table:
+    """Capability, chain-of-thought elicitation and template hash of each distinct prompt.
+
+    ``normalized``: ``normalized_prompts(prompts)`` when the caller has it already.
+    """
     n = len(prompts)
     try:
         from distillwatch.enrich import capability, cot, templates
@@ -115,7 +131,11 @@ def prompt_facts(prompts: pa.Array) -> pa.Table:
     if capability is not None and cot is not None and templates is not None:
         cap = capability.classify(prompts)
         elicits = cot.elicits_cot(prompts)
-        th = templates.template_hash(prompts)
+        th = (
+            templates.template_hash(prompts)
+            if normalized is None
+            else templates.template_hash(normalized, normalized=True)
+        )
     else:
         cap = pa.nulls(n, pa.string())
         elicits = pa.nulls(n, pa.bool_())
@@ -144,12 +164,15 @@ def system_cot(systems: pa.Array) -> pa.Array:
 BAND_SLICE_ROWS = 100_000
 
 
-def prompt_band_keys(prompts: pa.Array, num_perm: int = 64, bands: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def prompt_band_keys(
+    prompts: pa.Array, num_perm: int = 64, bands: int = 16, normalized: pa.Array | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """LSH band keys of each prompt's MinHash: (row index, band key) pairs.
 
     Two prompts sharing a band key are near-duplicates with high probability
     (Jaccard of word shingles around (1/bands)^(bands/num_perm) and above).
-    Empty when the templates module is missing.
+    Empty when the templates module is missing.  ``normalized``: ``normalized_prompts(prompts)``
+    when the caller has it already (the signatures are of the normalised texts either way).
     """
     try:
         from distillwatch.enrich import templates
@@ -160,8 +183,12 @@ def prompt_band_keys(prompts: pa.Array, num_perm: int = 64, bands: int = 16) -> 
     # A slice at a time: the signatures and their temporaries are several times num_perm x 8 bytes a prompt.
     parts = []
     for start in range(0, len(prompts), BAND_SLICE_ROWS):
-        piece = prompts.slice(start, BAND_SLICE_ROWS)
-        sigs = templates.minhash(piece, num_perm=num_perm)
+        if normalized is None:
+            piece = prompts.slice(start, BAND_SLICE_ROWS)
+            sigs = templates.minhash(piece, num_perm=num_perm)
+        else:
+            piece = normalized.slice(start, BAND_SLICE_ROWS)
+            sigs = templates.minhash(piece, num_perm=num_perm, normalized=True)
         part = np.asarray(templates.lsh_bands(sigs, bands, num_perm // bands))
         parts.append(part.reshape(len(piece), -1) if part.ndim == 1 else part)
     keys = np.concatenate(parts)
