@@ -9,7 +9,7 @@ from distillwatch.score.campaigns import CampaignEvidence
 from distillwatch.score.stage import merge_overlapping
 
 
-def _campaign(cid: int, members: range, families: list[str], confidence: float) -> CampaignEvidence:
+def _campaign(cid: int, members: range | list[int], families: list[str], confidence: float) -> CampaignEvidence:
     evidence = dict.fromkeys(("behaviour", "content", "infrastructure", "registration", "coordination"), 0.0)
     return CampaignEvidence(
         community=cid, size=len(members), evidence=evidence, link_coverage=evidence, member_mean=evidence,
@@ -52,3 +52,13 @@ def test_no_overlap_leaves_the_evidence_as_it_is() -> None:
     evidence = [_campaign(1, range(0, 10), ["content"], 0.5), _campaign(2, range(10, 20), ["content"], 0.5)]
     fitting = {1: np.arange(10), 2: np.arange(10, 20)}
     assert merge_overlapping(evidence, fitting, 0.5) is evidence
+
+
+def test_a_merged_campaign_keeps_the_accounts_that_fit_its_parts_not_every_member_of_their_communities() -> None:
+    # Community 7 is an office of 40 customers (100..139) where 20 fleet accounts (0..19) also work: its campaign
+    # fits the fleet's accounts, so it merges with the fleet's own campaign, but its customers fit neither.
+    evidence = [_campaign(3, range(0, 30), ["content", "registration"], 0.6),
+                _campaign(7, list(range(0, 20)) + list(range(100, 140)), ["content", "infrastructure"], 0.5)]
+    merged = merge_overlapping(evidence, {3: np.arange(30), 7: np.arange(20)}, 0.5)
+    assert merged[0].is_campaign and not merged[1].is_campaign
+    assert list(merged[0].members) == list(range(30))

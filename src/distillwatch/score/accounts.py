@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from distillwatch.score.campaigns import HARVEST_FAMILIES, CampaignEvidence, FamilyEdges, edges_by_family
+from distillwatch.score.campaigns import CampaignEvidence, FamilyEdges, edges_by_family
 from distillwatch.score.profile import binned, member_bar, profile_llr, recruit_bar
 from distillwatch.signals import AccountSignals
 from distillwatch.signals.base import FAMILIES, join_present, num, words
@@ -72,14 +72,33 @@ def _link_families(members: np.ndarray, typed_edges: FamilyEdges, n: int, covere
     return count
 
 
+def _families_tying(
+    candidates: np.ndarray, target: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float
+) -> np.ndarray:
+    """For each candidate, how many families of edges tie it to the accounts in ``target`` (weight >= ``covered_at``)."""
+    count = np.zeros(len(candidates))
+    bounds = np.searchsorted(typed_edges.family, np.arange(len(FAMILIES) + 1))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        src, dst, w = typed_edges.src[lo:hi], typed_edges.dst[lo:hi], typed_edges.weight[lo:hi]
+        tie = np.zeros(n)
+        for a, b in ((src, dst), (dst, src)):
+            into = target[b]
+            tie += np.bincount(a[into], weights=w[into], minlength=n)
+        count += tie[candidates] >= covered_at
+    return count
+
+
 def _tied_like_the_members(
     candidates: np.ndarray, fits: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float
 ) -> np.ndarray:
-    """1 for candidates tied to the fitting accounts (``fits``: the candidates that fit the profile) in every harvest
-    family (content, behaviour) whose links tie the median fitting account (strength >= ``covered_at``), else 0.
+    """1 for candidates tied to the fitting accounts (``fits``: the candidates that fit the profile) in every
+    family whose links tie the median fitting account (strength >= ``covered_at``), else 0.
 
     A fleet's accounts are tied to each other the same way (their prompts *and* their synchronised move to a new
-    release); a customer who shares a few of its prompts but did not move with it is not one of them.
+    release, or their coming online together); a customer who shares a few of its prompts but did not move or
+    start with it is not one of them.  Every family, not only the harvest ones: a careful fleet's prompts tie it
+    to customers as often as to itself, and what ties its accounts to each other is then how they are run
+    (demo, strong evasion, 192 h into the log: 3 customers recruited on prompt links alone, none with it).
     """
     fitting = np.zeros(n, dtype=bool)
     fitting[candidates[fits]] = True
@@ -87,8 +106,7 @@ def _tied_like_the_members(
     if not fitting.any():
         return ok
     bounds = np.searchsorted(typed_edges.family, np.arange(len(FAMILIES) + 1))
-    for fam_name in HARVEST_FAMILIES:
-        i = FAMILIES.index(fam_name)
+    for i in range(len(FAMILIES)):
         lo, hi = bounds[i], bounds[i + 1]
         src, dst, w = typed_edges.src[lo:hi], typed_edges.dst[lo:hi], typed_edges.weight[lo:hi]
         tie = np.zeros(n)
@@ -240,6 +258,14 @@ def score_accounts(
             is_member = member[members]
             llr[members] += np.where(is_member | (like > 0), 0.0, untied_penalty(like, fit > 0, is_member))
             fit = np.where(is_member, fit, llr[members] >= bar[members]).astype(np.float64)
+            # A recruit must be tied to the accounts that fit by two families of links, as a member must be tied to
+            # the other members (below): a customer whose prompts resemble the fleet's (one family) is not tied
+            # to it as its accounts are (demo, strong evasion, 72 h into the log: two customers with chain-of-
+            # thought prompts from datacenter addresses were recruited on prompt links alone).
+            fitting = np.zeros(n, dtype=bool)
+            fitting[members[fit > 0]] = True
+            tied_families = _families_tying(members, fitting, typed_edges, n, covered_at)
+            fit = np.where(is_member | (tied_families >= 2), fit, 0.0)
         # Members of a customer organisation with several accounts are a known customer's team.
         fit = fit * (1.0 - org_discount * team_member[members])
         # Each member should be tied to the others by two independent families of links (an address
