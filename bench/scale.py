@@ -16,7 +16,10 @@ Stages, each in its own child process so its wall time and peak memory are its o
 Peak memory is the child's maximum resident set size, read from ``os.wait4``
 (the per-child form of ``getrusage(RUSAGE_CHILDREN)``: the latter is the
 maximum over *all* children so far, so the simulator's peak would mask the
-scan's). ``--profile`` runs the scan under py-spy and writes a flame graph
+scan's). The scan also records its peak per stage in run.json (``peak_rss_gb``,
+taken from the kernel's high-water mark, which it resets at each stage); that
+reset also resets what ``wait4`` reports, so the scan's peak is the largest of
+its stage peaks and the ``wait4`` figure. ``--profile`` runs the scan under py-spy and writes a flame graph
 (SVG) and a raw collapsed-stack file next to the results.
 
 The figures are printed as a table and written to OUT/scale.json.
@@ -230,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     steps.append(floor_step)
 
     scan = next(s for s in steps if s.name == "scan")
+    # The scan resets its high-water mark at every stage (see the module doc): its peak is the largest one.
+    stage_peaks = {k: float(v) for k, v in run.get("peak_rss_gb", {}).items()}
+    scan.peak_rss_gb = max([scan.peak_rss_gb, *stage_peaks.values()])
     timings = {k: float(v) for k, v in run.get("timings", {}).items()}
     # What run.json does not time: interpreter start, imports, store tracking, the report.
     timings["other (start-up, track, report)"] = round(scan.seconds - sum(timings.values()), 2)
@@ -242,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "verdicts": run.get("verdicts"),
         "steps": [asdict(s) for s in steps],
         "scan_stage_seconds": timings,
+        "scan_stage_peak_rss_gb": stage_peaks,
         "scan_rows_per_second": round(rows / scan.seconds) if scan.seconds else None,
         "floor_query_seconds": floor_query,
         "floor_rows": floor_rows,
@@ -279,9 +286,12 @@ def _print(s: dict) -> None:
     for st in s["steps"]:
         print(f"{st['name']:<34}{st['seconds']:>10.1f}{st['cpu_seconds']:>10.1f}{st['peak_rss_gb']:>14.2f}")
     print(f"load average before / after the scan: {s['loadavg_before_scan']} / {s['loadavg_after_scan']}")
-    print("scan stages (run.json timings):")
+    peaks = s.get("scan_stage_peak_rss_gb", {})
+    print(f"scan stages (run.json timings and peaks):{'peak RSS GB':>18}" if peaks else "scan stages (run.json timings):")
     for k, v in s["scan_stage_seconds"].items():
-        print(f"  {k:<32}{v:>10.1f}")
+        # "other" covers start-up, tracking and the report: the scan's "between stages" peak.
+        peak = peaks.get(k, peaks.get("between stages") if k.startswith("other") else None)
+        print(f"  {k:<32}{v:>10.1f}" + (f"{peak:>14.2f}" if peak is not None else ""))
     print(
         f"scan rows/s {s['scan_rows_per_second']:,}; floor query {s['floor_query_seconds']:.1f} s "
         f"({s['floor_rows_per_second']:,} rows/s); scan/floor = {s['scan_over_floor']}"

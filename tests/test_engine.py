@@ -49,3 +49,40 @@ def test_connect_names_its_spill_dir_after_its_process(tmp_path: Path, monkeypat
     assert Path(spill).name.startswith(f"{SPILL_PREFIX}{os.getpid()}-")
     # The running process's own directory survives a sweep.
     assert remove_orphaned_spill_dirs(tmp_path) == []
+
+
+def _memory(con) -> tuple[int, int]:
+    """(bytes DuckDB holds in memory, bytes in its spill files)."""
+    row = con.con.execute("SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) FROM duckdb_memory()").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def test_release_memory_spills_tables_and_keeps_the_limit_and_data() -> None:
+    from distillwatch.engine import connect, release_memory
+
+    con = connect("duckdb", memory_limit="1GB")
+    con.raw_sql("CREATE TEMP TABLE t AS SELECT i, i * 2 AS x FROM range(3000000) r(i)")
+    limit = con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    held, _ = _memory(con)
+
+    assert release_memory(con)
+
+    after, spilled = _memory(con)
+    assert held > 10_000_000 and after < held // 10 and spilled > 0
+    # Restored from the limit connect() set, not from its rounded read-back ('953.6 MiB'), so repeated
+    # releases do not shrink it.
+    assert release_memory(con)
+    assert con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit
+    assert con.con.execute("SELECT count(*), sum(x) FROM t").fetchone() == (3_000_000, 2 * sum(range(3_000_000)))
+    con.disconnect()
+
+
+def test_release_memory_leaves_other_connections_alone() -> None:
+    import ibis
+
+    from distillwatch.engine import release_memory
+
+    con = ibis.duckdb.connect()  # not opened by connect(): its limit is not known exactly
+    limit = con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert not release_memory(con)
+    assert con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 from ibis.backends import BaseBackend
 
@@ -22,6 +23,14 @@ ENGINES = ("duckdb", "spark")
 # Working-table memory of the embedded engine; the rest of a scan (features, graph) needs headroom
 # beside it to stay under 8 GB at the reported campaign's scale.  $DISTILLWATCH_DUCKDB_MEMORY overrides.
 DEFAULT_DUCKDB_MEMORY = "4GB"
+
+
+# What ``release_memory`` lowers DuckDB's limit to for a moment: low enough that every block it holds is
+# written to its spill directory and the memory goes back to the operating system.
+RELEASE_FLOOR = "1MB"
+# Where ``connect`` keeps the limit it set (a DuckDB variable of the connection): the setting itself reads
+# back rounded ('3.7 GiB' for 4GB), so restoring from it would shrink the limit at every release.
+LIMIT_VARIABLE = "distillwatch_memory_limit"
 
 
 # DuckDB's spill directories: ``distillwatch-duckdb-<pid>-<random>`` under the system temp directory.
@@ -54,7 +63,8 @@ def connect(
             config["threads"] = threads
         # DuckDB's own default is 80% of RAM, and it keeps working tables (the exchanges with their
         # text) in its buffer pool up to that: bounded here, larger tables spill to a private temp dir.
-        config["memory_limit"] = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
+        limit = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
+        config["memory_limit"] = limit
         remove_orphaned_spill_dirs()
         # The owner's pid is in the name, so a later scan can tell an orphaned directory from a live one.
         spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
@@ -65,6 +75,7 @@ def connect(
         con.raw_sql("SET preserve_insertion_order = true")
         # DuckDB's own progress bar writes to the terminal (and to logs) between the CLI's stage display.
         con.raw_sql("SET enable_progress_bar = false")
+        con.con.execute(f"SET VARIABLE {LIMIT_VARIABLE} = ?", [limit])
         return con
     if engine == "spark":
         try:
@@ -74,6 +85,33 @@ def connect(
         # A checkpointed-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
         return spark.connect(spark_master or os.environ.get("SPARK_MASTER"))
     raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def release_memory(con: BaseBackend) -> bool:
+    """Hands the embedded DuckDB's memory back to the operating system; True when it did.
+
+    For a scan's Python-only work (Leiden over the account graph, scoring): DuckDB keeps
+    its buffer pool, up to its limit, after its queries end, including the memory of
+    tables already dropped, while igraph and numpy need the room.  Lowering the limit
+    makes DuckDB write the blocks it holds to its spill directory and free the rest;
+    the limit is restored at once, and blocks are read back when a later query needs
+    them.  Only connections opened by ``connect`` (which records their limit) are
+    touched; Spark's memory is the cluster's.
+    """
+    if not is_duckdb(con):
+        return False
+    raw = con.con
+    found = raw.execute(f"SELECT getvariable('{LIMIT_VARIABLE}')").fetchone()
+    if not found or found[0] is None:
+        return False
+    try:
+        raw.execute(f"SET memory_limit = '{RELEASE_FLOOR}'")
+    except duckdb.OutOfMemoryException:
+        # Blocks pinned by an unfinished result cannot be written out: what could be is, the rest stays.
+        pass
+    finally:
+        raw.execute("SET memory_limit = ?", [found[0]])
+    return True
 
 
 def remove_orphaned_spill_dirs(temp_root: str | Path | None = None) -> list[Path]:

@@ -51,19 +51,56 @@ class ScanResult:
 
 
 class _Stages:
-    """Times each stage and drives an optional progress display (a callable taking the stage name)."""
+    """Times each stage, takes its peak memory, and drives an optional progress display (a callable
+    taking the stage name)."""
 
     def __init__(self, on_stage: Callable[[str], None] | None) -> None:
         self.timings: dict[str, float] = {}
+        # Peak resident set size per stage, GiB; BETWEEN_STAGES is the rest of the process's life so far
+        # (start-up, the work between stages, tracking and the report).  Empty where the kernel does not tell.
+        self.peak_rss_gb: dict[str, float] = {}
         self.on_stage = on_stage
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self._peak(BETWEEN_STAGES)
         if self.on_stage:
             self.on_stage(name)
         t0 = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - t0, 3)
+        self._peak(name)
+
+    def finish(self) -> dict[str, float]:
+        """The peaks per stage, with the time since the last stage counted in BETWEEN_STAGES."""
+        self._peak(BETWEEN_STAGES)
+        return dict(self.peak_rss_gb)
+
+    def _peak(self, name: str) -> None:
+        peak = _take_peak_rss_gb()
+        if peak is not None:
+            self.peak_rss_gb[name] = max(peak, self.peak_rss_gb.get(name, 0.0))
+
+
+BETWEEN_STAGES = "between stages"
+
+
+def _take_peak_rss_gb() -> float | None:
+    """This process's peak resident set size since the last call, GiB (Linux; None elsewhere).
+
+    Reads the kernel's high-water mark (VmHWM) and resets it (``clear_refs`` 5).  The
+    reset also resets what ``getrusage``/``wait4`` report as the process's maximum RSS,
+    so a caller measuring this process from outside takes the largest of those peaks
+    and its own (``bench/scale.py`` does).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            kib = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(kib / 1024**2, 3)
 
 
 def _ingest(exchanges: Path, accounts: Path | None, out: Path, store) -> tuple[Path, Path | None, dict, str | None]:
@@ -246,6 +283,9 @@ def detect(
     _record_results(store, run_id, out, counts, n, records, verdicts, thresholds, stages.timings)
     if report:
         _report(out)
+    # Peak memory per stage, added to run.json once the last of the scan's work (tracking, the report) is done.
+    run["peak_rss_gb"] = stages.finish()
+    (out / "run.json").write_text(json.dumps(run, indent=2, default=str), encoding="utf-8")
     return ScanResult(run_id, out, n, feats.population["exchanges"], records, verdicts, counts, thresholds, stages.timings)
 
 

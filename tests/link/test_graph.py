@@ -340,3 +340,21 @@ def test_partition_of_an_edge_subgraph_is_that_of_the_kept_pairs() -> None:
     want = find_communities(n, src[sub], dst[sub], weight[sub], seed=3)
     assert np.array_equal(got, want)
     assert (got[~keep] == -1).all() and len(set(got[got >= 0].tolist())) > 1
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def test_build_edges_leaves_only_its_inputs_in_the_engine() -> None:
+    # Sliced pairs (3 slices) make the most working tables; none of them outlives the edges.
+    con = engine.connect()
+    rows = [(f"a{i % 40:02d}", f"k{i % 13}") for i in range(400)]
+    keys = _keys(con, rows, "kw")
+    before = _tables(con)
+    ids = _ids(*sorted({r[0] for r in rows}))
+    edges = build_edges(con, [_source("k", keys, pair_rows_per_slice=2_500, max_partners=3)], ids)
+    assert len(edges.src) > 0
+    assert _tables(con) == before
+    # The keys' table stays readable after the engine handed its memory back.
+    assert con.table("kw").to_pyarrow().num_rows == len(rows)

@@ -94,3 +94,18 @@ def test_scan_without_accounts_table(handmade, tmp_path) -> None:
     assert len(acc) == result.accounts
     assert (m[m.is_attack].verdict == "attack").mean() >= 0.9  # behaviour, content and addresses suffice
     assert (m[~m.is_attack].verdict != "attack").all()
+
+
+def test_run_records_peak_memory_per_stage(scanned) -> None:
+    import sys
+
+    _, out, result = scanned
+    run = json.loads((out / "run.json").read_text())
+    peaks = run["peak_rss_gb"]
+    if not sys.platform.startswith("linux"):
+        assert peaks == {}  # the kernel's high-water mark is read on Linux only
+        return
+    # Every timed stage, and the time between stages (start-up, tracking, the report).
+    assert set(peaks) == set(result.timings) | {"between stages"}
+    assert set(run["timings"]) == set(result.timings)
+    assert all(0.01 < gb < 64 for gb in peaks.values())

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 from ibis import _
 
+from distillwatch import engine as engines
+
 
 @dataclass
 class EdgeOptions:
@@ -180,7 +182,13 @@ def _slice_count(expected_pair_rows: int, opts: EdgeOptions) -> int:
 
 
 def key_edges(
-    con, keys: ir.Table, ids: ir.Table, n_accounts: int, opts: EdgeOptions, name: str = "keys"
+    con,
+    keys: ir.Table,
+    ids: ir.Table,
+    n_accounts: int,
+    opts: EdgeOptions,
+    name: str = "keys",
+    working: list[str] | None = None,
 ) -> ir.Table:
     """(account_id, key) -> (src, dst, strength): src < dst account positions, strength 0..1.
 
@@ -200,9 +208,14 @@ def key_edges(
     DuckDB out of its memory cap.  The sums are complete in a slice, because
     every row of a pair falls in the slice of its smaller end; the rankings run
     in the same slices over the summed pairs, by the ranking account.
+
+    The names of the tables it makes are appended to ``working`` (when given): the
+    returned expression reads them, so they may be dropped once it is materialised.
     """
+    made = working if working is not None else []
     ranked = _ranked_keys(keys, ids, n_accounts, opts)
     k = con.create_table(f"dw_keyrank_{name}", ranked, temp=True, overwrite=True)
+    made.append(f"dw_keyrank_{name}")
     slices = _slice_count(_expected_pair_rows(k, opts), opts)
     if slices == 1:
         totals = _pair_strengths(k, n_accounts, opts)
@@ -210,6 +223,7 @@ def key_edges(
             return totals.select(src=totals.a, dst=totals.b, strength=totals.strength)
         ends = _strongest_ends(totals, opts)
     else:
+        made.extend(f"dw_link_pairs_{name}_{s}" for s in range(slices))
         totals = _union(
             [
                 con.create_table(
@@ -223,6 +237,7 @@ def key_edges(
         )
         if opts.max_partners <= 0:
             return totals.select(src=totals.a, dst=totals.b, strength=totals.strength)
+        made.extend(f"dw_link_ends_{name}_{s}" for s in range(slices))
         ends = _union(
             [
                 con.create_table(
@@ -298,7 +313,8 @@ def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_
     ids = account_index(con, account_ids)
     parts = []
     for code, s in enumerate(sources):
-        e = key_edges(con, s.keys, ids, n, s.opts, name=s.kind)
+        working: list[str] = []
+        e = key_edges(con, s.keys, ids, n, s.opts, name=s.kind, working=working)
         typed_kind = e.select(
             src=e.src.cast("int32"),
             dst=e.dst.cast("int32"),
@@ -309,24 +325,49 @@ def build_edges(con, sources: list[PairSource], account_ids: pa.Array, min_pair_
         # One table per kind: the union below then has a short plan (Spark renders a cached plan as text,
         # and nine kinds' joins and windows in one plan ran its driver out of heap).
         parts.append(con.create_table(f"dw_link_edges_{code}", typed_kind, temp=True, overwrite=True))
+        # The kind's keys, ranks and pair slices are in its edge table now; at 90M exchanges they are GBs.
+        _drop(con, working)
     typed = parts[0].union(*parts[1:], distinct=False) if len(parts) > 1 else parts[0]
     typed = con.create_table("dw_link_typed", typed, temp=True, overwrite=True)
+    _drop(con, [f"dw_link_edges_{code}" for code in range(len(sources))])
     combined = typed.group_by(["src", "dst"]).aggregate(weight=_fixed_sum(typed.weighted))
     combined = combined.filter(combined.weight >= min_pair_weight)
+    # One result table in Python at a time: its columns become numpy arrays before the next is fetched.
     t = typed.order_by(["src", "dst", "kind"]).to_pyarrow()
+    typed_cols = {c: _np(t, c, dtype) for c, dtype in TYPED_COLUMNS.items()}
+    del t
     c = combined.order_by(["src", "dst"]).to_pyarrow()
-    return Edges(
-        src=_np(t, "src", np.int32),
-        dst=_np(t, "dst", np.int32),
-        kind=_np(t, "kind", np.int8),
-        strength=_np(t, "strength", np.float64),
-        weighted=_np(t, "weighted", np.float64),
-        pair_src=_np(c, "src", np.int32),
-        pair_dst=_np(c, "dst", np.int32),
-        pair_weight=_np(c, "weight", np.float64),
+    pair_cols = {c_: _np(c, c_, dtype) for c_, dtype in PAIR_COLUMNS.items()}
+    del c
+    edges = Edges(
+        src=typed_cols["src"],
+        dst=typed_cols["dst"],
+        kind=typed_cols["kind"],
+        strength=typed_cols["strength"],
+        weighted=typed_cols["weighted"],
+        pair_src=pair_cols["src"],
+        pair_dst=pair_cols["dst"],
+        pair_weight=pair_cols["weight"],
         kinds=kinds,
         families=families,
     )
+    _drop(con, ["dw_link_typed", "dw_link_ids"])
+    # What follows (Leiden, scoring) is Python's: DuckDB's pool, full to its limit after these queries,
+    # goes back to the operating system instead of sitting beside the graph.
+    engines.release_memory(con)
+    return edges
+
+
+def _drop(con, names: list[str]) -> None:
+    """Drops the link stage's own working tables (DuckDB only: on Spark ``distillwatch.spark`` manages them)."""
+    if not engines.is_duckdb(con):
+        return
+    for name in names:
+        con.drop_table(name, force=True)
+
+
+TYPED_COLUMNS = {"src": np.int32, "dst": np.int32, "kind": np.int8, "strength": np.float64, "weighted": np.float64}
+PAIR_COLUMNS = {"src": np.int32, "dst": np.int32, "weight": np.float64}
 
 
 def _np(t: pa.Table, column: str, dtype: type) -> np.ndarray:
