@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 
 from distillwatch.link.graph import Edges
-from distillwatch.link.stage import link_edges, operator_pairs
+from distillwatch.link.partition import account_graph, find_communities, merge_dense_neighbours
+from distillwatch.link.stage import _operator_graph, link_edges, operator_pairs
 from distillwatch.signals import load_config
 
 KINDS = ["link_shared_template", "link_coordinated_onset", "link_synchronised"]
@@ -86,3 +87,16 @@ def test_operator_partition_separates_a_fleet_that_prompt_links_tie_to_customers
     assert (op[8:12] == -1).all()  # customers with no operator link
     # Seeded: the same partition on every run.
     assert np.array_equal(link_edges(edges, 13, cfg, {"content": content, "behaviour": np.zeros(13)}).operator_membership, op)
+    # The operator graph is cut from the harvesting accounts' graph: the partition of the operator pairs themselves.
+    src, dst, weight = operator_pairs(edges, content > 0, cfg.link.min_edge_weight)
+    from_pairs = merge_dense_neighbours(find_communities(13, src, dst, weight), src, dst, weight, cfg.link.merge_ratio)
+    assert np.array_equal(op, from_pairs)
+
+
+def test_operator_graph_is_built_from_the_pairs_when_one_is_not_in_the_harvesting_graph() -> None:
+    sub_src, sub_dst = np.array([0, 0, 1]), np.array([1, 2, 2])
+    sub_graph = account_graph(4, sub_src, sub_dst)
+    cut = _operator_graph(sub_graph, sub_src, sub_dst, np.array([0, 1]), np.array([2, 2]), 4)
+    assert cut.get_edgelist() == [(0, 2), (1, 2)]
+    built = _operator_graph(sub_graph, sub_src, sub_dst, np.array([0, 2]), np.array([2, 3]), 4)
+    assert built.get_edgelist() == [(0, 2), (2, 3)]

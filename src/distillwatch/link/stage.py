@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import igraph as ig
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +20,6 @@ from distillwatch.link.graph import EdgeOptions, Edges, PairSource, build_edges
 from distillwatch.link.partition import (
     account_graph,
     edge_subgraph,
-    find_communities,
     leiden,
     merge_dense_neighbours,
 )
@@ -103,7 +103,6 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
     sub_graph = edge_subgraph(graph, sub)
     del graph
     sub_membership = leiden(sub_graph, ks[sub], kd[sub], kw[sub], seed=seed, resolution=resolution)
-    del sub_graph
     sub_membership = merge_dense_neighbours(sub_membership, ks[sub], kd[sub], kw[sub], cfg.link.merge_ratio)
     # Third partition, of the harvesting accounts by their operator links only (registration, coordination,
     # infrastructure, behaviour: how the accounts were made and run).  A careful fleet asks what customers
@@ -114,7 +113,10 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
     # account inside, 0.9 to those customers).  A community found here is judged like any other: on every
     # family, content included, against the same permutation null.
     op_src, op_dst, op_weight = operator_pairs(edges, harvesting >= cfg.link.harvest_level, cfg.link.min_edge_weight)
-    operator_membership = find_communities(n, op_src, op_dst, op_weight, seed=seed, resolution=resolution)
+    op_graph = _operator_graph(sub_graph, ks[sub], kd[sub], op_src, op_dst, n)
+    del sub_graph
+    operator_membership = leiden(op_graph, op_src, op_dst, op_weight, seed=seed, resolution=resolution)
+    del op_graph
     operator_membership = merge_dense_neighbours(operator_membership, op_src, op_dst, op_weight, cfg.link.merge_ratio)
     # Kind and family as object arrays of shared str objects (8 bytes an edge, not a fixed-width unicode cell).
     kind_names = np.array(edges.kinds, dtype=object)
@@ -133,6 +135,27 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
         sub_membership=sub_membership,
         operator_membership=operator_membership,
     )
+
+
+def _operator_graph(
+    sub_graph: ig.Graph, sub_src: np.ndarray, sub_dst: np.ndarray, op_src: np.ndarray, op_dst: np.ndarray, n: int
+) -> ig.Graph:
+    """The graph of the operator pairs, cut from the harvesting accounts' graph inside igraph when it can be.
+
+    Every operator pair is a pair of that graph (both ends harvest, and a pair whose links but content reach the
+    minimum weight reaches it with all its links), and both lists are sorted by (src, dst), so the kept edges
+    come in the operator pairs' order: the same graph as ``account_graph`` of them (the same partition), without
+    making Python pairs again.  Built from the pairs if one is missing (a combined weight whose fixed-point
+    rounding fell just under the minimum).
+    """
+    sub_key = sub_src.astype(np.int64) * n + sub_dst
+    op_key = op_src.astype(np.int64) * n + op_dst
+    pos = np.searchsorted(sub_key, op_key)
+    if len(op_key) and (pos[-1] >= len(sub_key) or not np.array_equal(sub_key[pos], op_key)):
+        return account_graph(n, op_src, op_dst)
+    keep = np.zeros(len(sub_key), dtype=bool)
+    keep[pos] = True
+    return edge_subgraph(sub_graph, keep)
 
 
 def operator_pairs(edges: Edges, keep: np.ndarray, min_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
