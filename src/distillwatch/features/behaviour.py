@@ -20,7 +20,10 @@ DAY = 86400.0
 def with_time(ex: ir.Table) -> ir.Table:
     """Adds epoch seconds, the UTC day number and the UTC hour to each exchange."""
     sec = ex.ts.epoch_seconds().cast("float64")
-    return ex.mutate(sec=sec, daynum=(sec / DAY).floor().cast("int64"), hour=ex.ts.hour().cast("int32"))
+    # Ibis types ``hour()`` as int32 and drops a cast to int32 as a no-op, but DuckDB's EXTRACT gives a
+    # BIGINT: through int64 the cast reaches the SQL, so a view (``Features.rows``) says int32 as a table does.
+    hour = ex.ts.hour().cast("int64").cast("int32")
+    return ex.mutate(sec=sec, daynum=(sec / DAY).floor().cast("int64"), hour=hour)
 
 
 def inter_arrival(ex: ir.Table) -> ir.Table:

@@ -22,10 +22,9 @@ class FeatureOptions:
     minhash_perm: int = 64
     minhash_bands: int = 8  # 8 bands of 8 rows: near-duplicates from a Jaccard of about 0.75
     lists: enrichment.Lists = field(default_factory=enrichment.Lists)
-    # Above this many exchanges the DuckDB engine does not copy the exchanges into a working table: a copy
-    # spills to disk uncompressed (~300 bytes a row without text; 90M rows filled 35 GB of disk), so each
-    # pass reads the validated Parquet instead, only the columns it needs.
-    materialise_max_rows: int = 20_000_000
+    # Whether the exchanges (without text) are copied into a working table that every pass reads.
+    # None: the engine's default, a checkpointed table on Spark and none on DuckDB (see ``build_features``).
+    copy_exchanges: bool | None = None
 
 
 @dataclass
@@ -38,7 +37,7 @@ class Features:
     ``facts``: the sampled exchanges with per-text facts, as an engine table.
     ``prompt_bands``: (account_id, band) near-duplicate LSH keys, as an engine table.
     ``account_records``: the accounts table with e-mail/payment facts, as an engine table.
-    ``rows``: ``ex`` without its free-text columns (``TEXT_COLUMNS``), materialised.
+    ``rows``: ``ex`` without its free-text columns (``TEXT_COLUMNS``).
     """
 
     accounts: pa.Table
@@ -48,8 +47,9 @@ class Features:
     prompt_bands: ir.Table
     account_records: ir.Table
     population: dict
-    # The exchanges without free text, materialised (batch scan; None on the incremental path).
-    # Stages that never read text can aggregate over it instead of rescanning the input via ``ex``.
+    # The exchanges without free text (batch scan; None on the incremental path): a view over the input
+    # Parquet on DuckDB, a checkpointed table on Spark.  Stages that never read text aggregate over it,
+    # so they never read the text columns.
     rows: ir.Table | None = None
 
 
@@ -70,7 +70,7 @@ def join_on_account(left: ir.Table, right: ir.Table) -> ir.Table:
 
 
 # Free text of an exchange: read only for the sampled rows (content) and by the stages that quote
-# prompts; never copied into the materialised exchanges (it is most of a log's bytes).
+# prompts; never in ``Features.rows`` (it is most of a log's bytes).
 TEXT_COLUMNS = ("prompt", "system", "response")
 
 
@@ -114,24 +114,30 @@ def build_features(
     options = options or FeatureOptions()
     # Two views of the exchanges with address facts and time columns: ``source`` reads the input
     # (every column, text included) each time it is queried, for the few reads that need text;
-    # ``ex`` is materialised without the text, for the many aggregations over every row.
+    # ``ex`` is the same without the text, for the many aggregations over every row.
     ip_facts = address_facts(con, exchanges, options.lists)
     timed = behaviour.with_time(exchanges)
     source = timed.left_join(ip_facts, "ip")
     narrow = source.drop(*[c for c in TEXT_COLUMNS if c in source.columns])
-    if con.name == "duckdb" and int(exchanges.count().to_pyarrow().as_py()) > options.materialise_max_rows:
+    copy = options.copy_exchanges if options.copy_exchanges is not None else con.name != "duckdb"
+    if not copy:
+        # DuckDB reads the validated Parquet in each pass, only the columns the pass needs: a working copy
+        # costs more than it saves (it writes and compresses every row: at 4.5M exchanges the stage took
+        # 34.6 CPU s with the copy and 22.4 without; at 90M the copy filled 35 GB of disk).
         ex = con.create_view("dw_ex", narrow, overwrite=True)
         # The per-account passes join the address facts to their grouped rows, not to every exchange.
         plain = timed.drop(*[c for c in TEXT_COLUMNS if c in timed.columns])
     else:
+        # On Spark a checkpointed table, so later passes do not recompute the input's lineage.
         ex = con.create_table("dw_ex", narrow, temp=True, overwrite=True)
         plain = ex
 
     # Ranked over the narrow rows, then the text of the (few) chosen rows read from the source; the
     # chosen rows are a table first, so the join builds its hash on them, not on the source's text.
+    # ``plain``: the ranking reads no address facts (one row per address, so the join adds no rows).
     chosen = con.create_table(
         "dw_sample_rows",
-        content.sample_exchanges(ex, options.sample_per_account, con),
+        content.sample_exchanges(plain, options.sample_per_account, con),
         temp=True,
         overwrite=True,
     )

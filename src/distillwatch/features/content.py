@@ -85,14 +85,15 @@ def md5_candidates(ex: ir.Table, need: int, con=None) -> ir.Table:
     target = max(1.0, float(CANDIDATE_MARGIN * max(need, 0) + CANDIDATE_FLOOR))
     level = (counts.n.cast("float64") / target).ln() / float(np.log(2.0))
     level = ibis.greatest(ibis.least(level.floor(), MAX_LEVEL), 0).cast("int64")
-    levels = stash("dw_sample_levels", counts.select("account_id", "n", level=level))
+    # Each account's bound is looked up once here, not per exchange (a 28-way case over every row).
+    bound = ibis.cases(*[(level == k, md5_bound(k)) for k in range(1, MAX_LEVEL + 1)])
+    levels = stash("dw_sample_levels", counts.select("account_id", "n", level=level, bound=bound))
 
     cols = ex.columns
     j = ex.join(levels, "account_id")
     md5 = j.request_id.hexdigest("md5")
     # Compared as strings (lowercase hex of the same length order like the numbers), in any engine.
-    bound = ibis.cases(*[(j.level == k, md5_bound(k)) for k in range(1, MAX_LEVEL + 1)])
-    filtered = stash("dw_sample_candidates", j.filter((j.level == 0) | (md5 < bound)).select(*cols))
+    filtered = stash("dw_sample_candidates", j.filter((j.level == 0) | (md5 < j.bound)).select(*cols))
     got = filtered.group_by("account_id").aggregate(c=filtered.count())
     short = levels.left_join(got, levels.account_id == got.account_id)
     short = short.filter((short.level > 0) & (short.c.fill_null(0) < ibis.least(short.n, need)))
