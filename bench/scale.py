@@ -287,7 +287,7 @@ def _print(s: dict) -> None:
         print(f"{st['name']:<34}{st['seconds']:>10.1f}{st['cpu_seconds']:>10.1f}{st['peak_rss_gb']:>14.2f}")
     print(f"load average before / after the scan: {s['loadavg_before_scan']} / {s['loadavg_after_scan']}")
     peaks = s.get("scan_stage_peak_rss_gb", {})
-    print(f"scan stages (run.json timings and peaks):{'peak RSS GB':>18}" if peaks else "scan stages (run.json timings):")
+    print(f"scan stages (run.json timings and peaks):{'peak RSS GB':>17}" if peaks else "scan stages (run.json timings):")
     for k, v in s["scan_stage_seconds"].items():
         # "other" covers start-up, tracking and the report: the scan's "between stages" peak.
         peak = peaks.get(k, peaks.get("between stages") if k.startswith("other") else None)
