@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from distillwatch.enrich import templates as T
+from distillwatch.enrich._text import mix64
 
 
 def norm(*texts: str | None) -> list[str | None]:
@@ -139,3 +140,33 @@ def test_single_letter_capitals_are_not_names() -> None:
 def test_template_hash_of_template_strings_equals_that_of_the_texts() -> None:
     texts = pa.array(['Write a Python function "fizz" for N=15', None, "", "Ship 3 boxes to Berlin by Friday"])
     assert T.template_hash(T.normalize(texts), normalized=True).equals(T.template_hash(texts))
+
+
+def _densify_by_definition(sig: np.ndarray) -> np.ndarray:
+    """``densify_signatures`` as its docstring states it, one bin at a time."""
+    golden = 0x9E3779B97F4A7C15
+    out = sig.copy()
+    n, p = sig.shape
+    for i in range(n):
+        filled = [k for k in range(p) if sig[i, k] != T.EMPTY_SIGNATURE]
+        if not filled:
+            continue
+        for j in range(p):
+            if sig[i, j] == T.EMPTY_SIGNATURE:
+                k = next((k for k in filled if k > j), filled[0] + p)
+                value = (int(sig[i, k % p]) + (k - j) * golden) % 2**64
+                out[i, j] = mix64(np.array([value], dtype=np.uint64))[0]
+    return out
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 8, 64])
+def test_densify_follows_its_definition(p: int) -> None:
+    rng = np.random.default_rng(p)
+    for trial in range(40):
+        sig = rng.integers(0, 2**63, size=(int(rng.integers(1, 12)), p), dtype=np.uint64)
+        sig[rng.random(sig.shape) < rng.random()] = T.EMPTY_SIGNATURE
+        if trial % 5 == 0:
+            sig[0] = T.EMPTY_SIGNATURE  # a row with no non-empty bin
+        before = sig.copy()
+        assert np.array_equal(T.densify_signatures(sig), _densify_by_definition(sig)), trial
+        assert np.array_equal(sig, before)  # the input is not modified

@@ -239,6 +239,8 @@ def minhash(
 def densify_signatures(sig: np.ndarray) -> np.ndarray:
     """Fill empty bins (``EMPTY_SIGNATURE``) from the next non-empty bin to the right (circular), offset by the distance.
 
+    An empty bin j whose next non-empty bin is k (k > j, or k + p after wrapping past the row's end)
+    becomes ``mix64(sig[k] + (k - j) * golden)``, golden = 0x9E3779B97F4A7C15, all mod 2**64.
     Rows with no non-empty bin stay all ``EMPTY_SIGNATURE``.
     """
     sig = np.asarray(sig, dtype=np.uint64)
@@ -246,17 +248,22 @@ def densify_signatures(sig: np.ndarray) -> np.ndarray:
     empty = sig == EMPTY_SIGNATURE
     if not empty.any():
         return sig
-    wide = np.concatenate([sig, sig], axis=1)
-    pos = np.where(np.concatenate([~empty, ~empty], axis=1), np.arange(2 * p), 2 * p)
-    # index of the next non-empty bin at or after each position: reverse running minimum
-    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1][:, :p]
-    all_empty = nxt[:, 0] >= 2 * p
-    nxt = np.minimum(nxt, 2 * p - 1)
-    dist = (nxt - np.arange(p)).astype(np.uint64)
+    # Bin positions in the narrowest integer type that holds 3p (a quarter of the bytes of int64 for the
+    # running minimum, the bulk of the work); a non-empty bin is its own position, an empty one 2p.
+    index = np.int16 if 3 * p <= np.iinfo(np.int16).max else np.int64
+    pos = np.where(empty, index(2 * p), np.arange(p, dtype=index))
+    # The next non-empty bin at or after each position in the row (reverse running minimum); 2p where
+    # there is none, and then the circular wrap gives the row's first non-empty bin, p further on.
+    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
+    first = nxt[:, 0]
+    # Only empty bins of rows with a non-empty bin are filled (all-empty rows stay EMPTY_SIGNATURE).
+    row, col = np.nonzero(empty & (first < 2 * p)[:, None])
+    src = nxt[row, col].astype(np.int64)
+    wrap = src >= 2 * p
+    src[wrap] = first[row[wrap]].astype(np.int64) + p
+    out = sig.copy()
     with np.errstate(over="ignore"):
-        borrowed = mix64(np.take_along_axis(wide, nxt, axis=1) + dist * _GOLDEN)
-    out = np.where(empty, borrowed, sig)
-    out[all_empty] = EMPTY_SIGNATURE
+        out[row, col] = mix64(sig[row, src % p] + (src - col).astype(np.uint64) * _GOLDEN)
     return out
 
 
