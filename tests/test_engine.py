@@ -86,3 +86,28 @@ def test_release_memory_leaves_other_connections_alone() -> None:
     limit = con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert not release_memory(con)
     assert con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == limit
+
+
+def test_insert_arrow_appends_by_name_and_keeps_no_reference() -> None:
+    import gc
+    import weakref
+
+    import pyarrow as pa
+
+    from distillwatch.engine import connect, insert_arrow
+
+    con = connect("duckdb", memory_limit="1GB")
+    con.create_table("dw_target", pa.table({"key": pa.array([1], pa.int64()), "band": pa.array([10], pa.uint64())}), temp=True)
+    batch = pa.table({"band": pa.array([20, 30], pa.uint64()), "key": pa.array([2, 3], pa.int64())})  # other column order
+    alive = weakref.ref(batch)
+
+    insert_arrow(con, "dw_target", batch)
+    del batch
+    gc.collect()
+
+    assert alive() is None  # a loop of batches holds one at a time, not all of them
+    rows = con.con.execute("SELECT key, band FROM dw_target ORDER BY key").fetchall()
+    assert rows == [(1, 10), (2, 20), (3, 30)]
+    views = con.con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'dw_insert_%'").fetchone()
+    assert views == (0,)
+    con.disconnect()

@@ -12,11 +12,13 @@ import atexit
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import ibis
+import pyarrow as pa
 from ibis.backends import BaseBackend
 
 ENGINES = ("duckdb", "spark")
@@ -112,6 +114,31 @@ def release_memory(con: BaseBackend) -> bool:
     finally:
         raw.execute("SET memory_limit = ?", [found[0]])
     return True
+
+
+def insert_arrow(con: BaseBackend, table: str, rows: pa.Table) -> None:
+    """Appends the Arrow table ``rows`` to the engine's table ``table`` (columns matched by name).
+
+    On DuckDB without Ibis' ``insert``: that wraps ``rows`` in an in-memory table that stays
+    referenced after the insert, so a loop appending batches keeps every batch alive (at 0.2 of
+    the reported campaign, the content sample's prompt bands: 0.72 GB held to the end of the scan).
+    Here ``rows`` is registered under a private name, copied, and unregistered.
+    """
+    if not is_duckdb(con):
+        con.insert(table, rows)
+        return
+    raw = con.con
+    view = f"dw_insert_{uuid.uuid4().hex}"
+    raw.register(view, rows)
+    try:
+        # Both names are the caller's table name and our own, quoted: no user text reaches the statement.
+        raw.execute(f"INSERT INTO {_quoted(table)} BY NAME SELECT * FROM {_quoted(view)}")  # noqa: S608
+    finally:
+        raw.unregister(view)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def remove_orphaned_spill_dirs(temp_root: str | Path | None = None) -> list[Path]:
