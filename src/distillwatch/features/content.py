@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 from ibis import _
 
+from distillwatch import engine
 from distillwatch.features import enrichment
 
 CAPABILITIES = (
@@ -195,8 +196,9 @@ def _local_text_tables(
             pf_t = con.create_table("dw_prompt_facts", pf, temp=True, overwrite=True)
             bt = con.create_table("dw_prompt_bands", bands_pa, temp=True, overwrite=True)
         else:
-            con.insert("dw_prompt_facts", pf)
-            con.insert("dw_prompt_bands", bands_pa)
+            # Not ``con.insert``: Ibis keeps every inserted batch referenced (0.72 GB by the end at 0.2).
+            engine.insert_arrow(con, "dw_prompt_facts", pf)
+            engine.insert_arrow(con, "dw_prompt_bands", bands_pa)
         # The slice's Arrow buffers go back to the OS, not to the allocator's cache (RSS crept up per slice).
         pa.default_memory_pool().release_unused()
     sf = system_fact_arrays(keyed)
