@@ -128,7 +128,7 @@ def _mode(values: ir.Table, kind: str, name: str) -> ir.Table:
 
 
 def volume_and_rate(state: StateTables) -> ir.Table:
-    """``features.behaviour.volume_and_rate`` merged from the partials (same columns, same order)."""
+    """The reference ``volume_and_rate`` (tests/features/reference.py) merged from the partials (same columns, same order)."""
     p, values = state.parts, state.values
     base = p.group_by("account_id").aggregate(
         exchanges=p.n.sum(),
@@ -163,7 +163,7 @@ def volume_and_rate(state: StateTables) -> ir.Table:
 
 
 def infrastructure(state: StateTables) -> ir.Table:
-    """``features.infrastructure.infrastructure`` merged from the partials."""
+    """The reference ``infrastructure`` (tests/features/reference.py) merged from the partials."""
     p, values = state.parts, state.values
     shares = p.group_by("account_id").aggregate(
         n=p.n.sum(), dc=p.datacenter_n.sum(), vpn=p.vpn_n.sum(), tor=p.tor_n.sum()
@@ -200,7 +200,7 @@ def first_release(state: StateTables) -> float | None:
 
 
 def model_pivot(state: StateTables, release_hour_before: ir.Table | None, release: float | None) -> ir.Table:
-    """``features.behaviour.model_pivot`` merged from the partials.
+    """The reference ``model_pivot`` (tests/features/reference.py) merged from the partials.
 
     ``release_hour_before``: per account, exchanges in the release's epoch hour sent before the release
     (read from that hour's retained rows), so "exchanges at or after the release" is exact.

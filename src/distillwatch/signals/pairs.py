@@ -279,7 +279,7 @@ class SynchronisedPivot(PairSignal):
             return None
         start = uses.first_use.min().as_scalar()
         firsts = uses.group_by("model").aggregate(model_first=uses.first_use.min())
-        # "New" as in features.behaviour.model_pivot: first seen more than a day after the data begins.
+        # "New" as in model_pivot (tests/features/reference.py; features.passes._model_pivot): first seen more than a day after the data begins.
         new = firsts.filter(firsts.model_first > start + 86400.0)
         adopted = uses.join(new, "model")
         hours = (adopted.first_use - adopted.model_first) / 3600.0
