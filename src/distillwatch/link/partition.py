@@ -18,13 +18,23 @@ from scipy.sparse.csgraph import connected_components
 # Edges made into Python int pairs at a time while building the Leiden graph (see ``find_communities``).
 GRAPH_EDGES_PER_SLICE = 1_000_000
 
-# Leiden runs until an iteration changes nothing (-1).  Two iterations (igraph's default) were measured:
-# at 0.2 of the reported campaign (5.3M pairs, 56,654 accounts) 18.1 CPU s against 140.6, modularity
-# 0.30209 against 0.30242, the same batch verdicts on the seed-0 bench data but one more fleet account at
-# reported-campaign strong; yet in the daily replay (bench/timeliness.py, demo, strong) the first fleet was
-# flagged 240 h after its first exchange instead of 72 h.  Early detection depends on the polished
-# partition, so the cost stays (docs/scale.md, "Where a 1x scan's time goes").
-LEIDEN_ITERATIONS = -1
+# Leiden stops after four iterations (-1 would run until an iteration changes nothing: 34+ minutes on one
+# thread at 1x, 289,701 accounts).  Measured on 24 November with the detector of 839132e (three partitions,
+# the third by operator links), against convergence; load average 4 to 12:
+# - two iterations (igraph's default; at 0.2 of the reported campaign 18.1 CPU s against 140.6, modularity
+#   0.30209 against 0.30242, before the operator partition): the daily replay of demo (bench/timeliness.py)
+#   at moderate evasion flagged four benign datacenter customers as a campaign at 48 h (benign FPR 0.32%,
+#   the bar is 0.1%; convergence: 0 at 48 h).  Not kept.  (Before the operator partition, two iterations
+#   flagged the first strong fleet at 240 h instead of 72 h.)
+# - four iterations: the daily replay of demo flags both fleets at the same hours as convergence (none and
+#   moderate 72 h and 144 h, strong 72 h and 168 h) and no step has a benign FPR above 0 (convergence: one
+#   customer at 144 h, moderate).  Batch (bench data, seed 0, and seed 1 strong) P/R/FPR are the same but
+#   reported-campaign strong 1/0.972/0 -> 0.996/0.976/0.00037 (one more fleet account; one customer with
+#   strong harvest evidence of its own, `suspect` at convergence, joins the fleet's campaign) and seed-1 demo
+#   strong recall 0.933 -> 0.928 (one fleet account fewer); every bar of bench/detection.py holds.
+# At 0.05 (1.05M pairs, 11,440 accounts) the three runs cost 2.7-3.3 CPU s either way (the two larger graphs
+# converge within two iterations there); the saving at 0.2 and 1x is not yet measured.
+LEIDEN_ITERATIONS = 4
 
 
 def find_communities(
@@ -39,7 +49,7 @@ def find_communities(
 
     ``src``/``dst`` are account indices.  Returns the community of each account;
     accounts without an edge get -1.  igraph's own C implementation
-    (``community_leiden``), run until an iteration changes nothing (``LEIDEN_ITERATIONS``).
+    (``community_leiden``), run for ``LEIDEN_ITERATIONS`` iterations.
     """
     if len(src) == 0:
         return np.full(n, -1, dtype=np.int64)
