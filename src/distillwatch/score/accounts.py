@@ -18,6 +18,7 @@ coordinated activity, and a single heavy account is at most a suspect.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +73,9 @@ def _link_families(members: np.ndarray, typed_edges: FamilyEdges, n: int, covere
     return count
 
 
-def _families_tying(
-    candidates: np.ndarray, target: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float
-) -> np.ndarray:
-    """For each candidate, how many families of edges tie it to the accounts in ``target`` (weight >= ``covered_at``)."""
-    count = np.zeros(len(candidates))
+def _ties_by_family(target: np.ndarray, typed_edges: FamilyEdges, n: int) -> Iterator[np.ndarray]:
+    """For each family in ``FAMILIES`` order, every account's summed edge weight to the accounts in ``target``
+    (a boolean mask over the ``n`` accounts)."""
     bounds = np.searchsorted(typed_edges.family, np.arange(len(FAMILIES) + 1))
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         src, dst, w = typed_edges.src[lo:hi], typed_edges.dst[lo:hi], typed_edges.weight[lo:hi]
@@ -84,6 +83,15 @@ def _families_tying(
         for a, b in ((src, dst), (dst, src)):
             into = target[b]
             tie += np.bincount(a[into], weights=w[into], minlength=n)
+        yield tie
+
+
+def _families_tying(
+    candidates: np.ndarray, target: np.ndarray, typed_edges: FamilyEdges, n: int, covered_at: float
+) -> np.ndarray:
+    """For each candidate, how many families of edges tie it to the accounts in ``target`` (weight >= ``covered_at``)."""
+    count = np.zeros(len(candidates))
+    for tie in _ties_by_family(target, typed_edges, n):
         count += tie[candidates] >= covered_at
     return count
 
@@ -105,14 +113,7 @@ def _tied_like_the_members(
     ok = np.ones(len(candidates))
     if not fitting.any():
         return ok
-    bounds = np.searchsorted(typed_edges.family, np.arange(len(FAMILIES) + 1))
-    for i in range(len(FAMILIES)):
-        lo, hi = bounds[i], bounds[i + 1]
-        src, dst, w = typed_edges.src[lo:hi], typed_edges.dst[lo:hi], typed_edges.weight[lo:hi]
-        tie = np.zeros(n)
-        for a, b in ((src, dst), (dst, src)):
-            into = fitting[b]
-            tie += np.bincount(a[into], weights=w[into], minlength=n)
+    for tie in _ties_by_family(fitting, typed_edges, n):
         if np.median(tie[fitting]) >= covered_at:
             ok *= tie[candidates] >= covered_at
     return ok
