@@ -131,10 +131,8 @@ def prompt_facts(prompts: pa.Array, normalized: pa.Array | None = None) -> pa.Ta
     if capability is not None and cot is not None and templates is not None:
         cap = capability.classify(prompts)
         elicits = cot.elicits_cot(prompts)
-        th = (
-            templates.template_hash(prompts)
-            if normalized is None
-            else templates.template_hash(normalized, normalized=True)
+        th = templates.template_hash(
+            prompts if normalized is None else normalized, normalized=normalized is not None
         )
     else:
         cap = pa.nulls(n, pa.string())
@@ -181,14 +179,11 @@ def prompt_band_keys(
     if len(prompts) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # A slice at a time: the signatures and their temporaries are several times num_perm x 8 bytes a prompt.
+    texts = prompts if normalized is None else normalized
     parts = []
-    for start in range(0, len(prompts), BAND_SLICE_ROWS):
-        if normalized is None:
-            piece = prompts.slice(start, BAND_SLICE_ROWS)
-            sigs = templates.minhash(piece, num_perm=num_perm)
-        else:
-            piece = normalized.slice(start, BAND_SLICE_ROWS)
-            sigs = templates.minhash(piece, num_perm=num_perm, normalized=True)
+    for start in range(0, len(texts), BAND_SLICE_ROWS):
+        piece = texts.slice(start, BAND_SLICE_ROWS)
+        sigs = templates.minhash(piece, num_perm=num_perm, normalized=normalized is not None)
         part = np.asarray(templates.lsh_bands(sigs, bands, num_perm // bands))
         parts.append(part.reshape(len(piece), -1) if part.ndim == 1 else part)
     keys = np.concatenate(parts)
