@@ -98,7 +98,8 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
     harvesting = np.max(
         np.column_stack([fam_scores.get(f, np.zeros(n)) for f in ("content", "behaviour")]), axis=1
     )
-    sub = (harvesting >= cfg.link.harvest_level)[ks] & (harvesting >= cfg.link.harvest_level)[kd]
+    harvests = harvesting >= cfg.link.harvest_level
+    sub = harvests[ks] & harvests[kd]
     # Its graph is cut from the full one inside igraph (the same graph as one built from the kept pairs).
     sub_graph = edge_subgraph(graph, sub)
     del graph
@@ -112,7 +113,7 @@ def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str,
     # avoid (accounts brought online together, active in the same hours) separate it (10.4 onset links per
     # account inside, 0.9 to those customers).  A community found here is judged like any other: on every
     # family, content included, against the same permutation null.
-    op_src, op_dst, op_weight = operator_pairs(edges, harvesting >= cfg.link.harvest_level, cfg.link.min_edge_weight)
+    op_src, op_dst, op_weight = operator_pairs(edges, harvests, cfg.link.min_edge_weight)
     op_graph = _operator_graph(sub_graph, ks[sub], kd[sub], op_src, op_dst, n)
     del sub_graph
     operator_membership = leiden(op_graph, op_src, op_dst, op_weight, seed=seed, resolution=resolution)
