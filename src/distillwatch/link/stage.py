@@ -86,7 +86,7 @@ def link_accounts(
 
 
 def link_edges(edges: Edges, n: int, cfg: DetectionConfig, fam_scores: dict[str, np.ndarray]) -> LinkResult:
-    """Both Leiden partitions of the combined pairs, and the result in the score stage's terms."""
+    """The three Leiden partitions of the combined pairs, and the result in the score stage's terms."""
     ks, kd, kw = edges.pair_src, edges.pair_dst, edges.pair_weight
     seed, resolution = cfg.link.seed, cfg.link.resolution
     graph = account_graph(n, ks, kd)
