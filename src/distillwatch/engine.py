@@ -65,7 +65,7 @@ def connect(
             config["threads"] = threads
         # DuckDB's own default is 80% of RAM, and it keeps working tables (the exchanges with their
         # text) in its buffer pool up to that: bounded here, larger tables spill to a private temp dir.
-        limit = memory_limit or os.environ.get("DISTILLWATCH_DUCKDB_MEMORY", DEFAULT_DUCKDB_MEMORY)
+        limit = memory_limit or default_memory_limit()
         config["memory_limit"] = limit
         remove_orphaned_spill_dirs()
         # The owner's pid is in the name, so a later scan can tell an orphaned directory from a live one.
@@ -87,6 +87,25 @@ def connect(
         # A checkpointed-temp-view backend (distillwatch.spark): the pipeline's temp tables need it.
         return spark.connect(spark_master or os.environ.get("SPARK_MASTER"))
     raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+def default_memory_limit() -> str:
+    """DuckDB's working memory for a scan: $DISTILLWATCH_DUCKDB_MEMORY, else ``DEFAULT_DUCKDB_MEMORY``."""
+    return os.environ.get("DISTILLWATCH_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY
+
+
+def limit_memory(raw: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> str:
+    """Bounds a DuckDB connection opened elsewhere (the incremental path's store) as ``connect`` does.
+
+    Sets its memory limit (``memory_limit``, else ``default_memory_limit()``) and records it,
+    so ``release_memory`` can hand its buffer pool back before the graph work.  Larger
+    working tables spill to the connection's temp directory (``<store>.tmp`` for a file).
+    Returns the limit set.
+    """
+    limit = memory_limit or default_memory_limit()
+    raw.execute("SET memory_limit = ?", [limit])
+    raw.execute(f"SET VARIABLE {LIMIT_VARIABLE} = ?", [limit])
+    return limit
 
 
 def release_memory(con: BaseBackend) -> bool:

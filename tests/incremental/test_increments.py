@@ -170,3 +170,24 @@ def test_window_days_keeps_only_recent_partitions(small_demo, tmp_path) -> None:
     assert len(report.partitions) == 1
     assert set(feats.accounts.column("account_id").to_pylist()) == set(last.column("account_id").to_pylist())
     assert sum(feats.accounts.column("exchanges").to_pylist()) == last.num_rows
+
+
+def test_an_increment_bounds_duckdb_and_releases_it_before_the_graph(small_demo, tmp_path, monkeypatch) -> None:
+    from distillwatch import engine
+
+    released: list[tuple[bool, str]] = []
+    release = engine.release_memory
+
+    def recording_release(con) -> bool:
+        done = release(con)
+        released.append((done, con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]))
+        return done
+
+    monkeypatch.setenv("DISTILLWATCH_DUCKDB_MEMORY", "1GB")
+    monkeypatch.setattr(engine, "release_memory", recording_release)
+    days = split_days(small_demo[1] / "exchanges.parquet", tmp_path / "days")
+    run_increment(days[0], tmp_path / "s.duckdb", tmp_path / "a")
+    # The store connection carries the scan's bound (not DuckDB's 80% of RAM), and the link stage could
+    # hand its buffer pool back with that bound restored afterwards.
+    assert released and all(done for done, _ in released)
+    assert {limit for _, limit in released} == {"953.6 MiB"}

@@ -25,6 +25,7 @@ from typing import Any
 import ibis
 import pyarrow.parquet as pq
 
+from distillwatch import engine as engines
 from distillwatch import store as store_mod
 from distillwatch.features import FeatureOptions
 from distillwatch.features import enrichment as enrich_bridge
@@ -164,6 +165,9 @@ def run_increment(
     stages = pipeline._Stages(on_stage)
 
     store = store_mod.connect(db)
+    # The same working-memory bound as a batch scan's engine; recorded, so the link stage can hand
+    # DuckDB's buffer pool back before Leiden (``engine.release_memory``).
+    engines.limit_memory(store)
     try:
         if since is not None:
             clash = _overlapping(store, since, until)
