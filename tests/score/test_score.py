@@ -58,6 +58,21 @@ def test_linked_accounts_that_do_not_harvest_are_not_a_campaign() -> None:
     assert not ev.is_campaign
 
 
+def test_templates_shared_with_the_population_are_not_harvest_evidence() -> None:
+    # Customers behind one VPN exit whose prompts follow common templates: their content family is high,
+    # but only through a signal of what they share with others; the signals of what they extract are low.
+    fam, src, dst, famv, membership, orgs = _setup(0.9)
+    harvest = {f: v.copy() for f, v in fam.items()}
+    harvest["content"][:20] = 0.05
+    (counted,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
+    (ev,) = assess_communities(
+        membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules(), harvest_scores=harvest
+    )
+    assert counted.is_campaign and not ev.is_campaign
+    # The family evidence (the statistic) is the same: only the harvest test reads the harvest scores.
+    assert ev.statistic == counted.statistic and ev.evidence == counted.evidence
+
+
 def test_one_customer_organisation_is_not_a_campaign() -> None:
     fam, src, dst, famv, membership, orgs = _setup(0.9, org=True)
     (ev,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())

@@ -96,6 +96,18 @@ def test_family_scores_noisy_or_caps_weight() -> None:
     assert fam[2] == pytest.approx(1 - 0.5 * 0.75)
 
 
+def test_harvest_scores_leave_out_what_an_account_shares() -> None:
+    s = AccountSignals(ids=["cot", "shared"], families=["content", "content"], weights=np.ones(2),
+                       values=np.array([[0.2, 1.0], [0.9, 0.0]]), raw=np.zeros((2, 2)), reasons=[],
+                       harvest=[True, False])
+    assert s.family_scores()["content"] == pytest.approx([1.0, 0.9])
+    assert s.harvest_scores()["content"] == pytest.approx([0.2, 0.9])
+    # Which registered signals say so: only the one that measures sharing with other accounts.
+    from distillwatch.signals import load_signals
+
+    assert [sid for sid, sig in load_signals().items() if not sig.meta.harvest] == ["shared_templates"]
+
+
 def test_helpers() -> None:
     assert list(ramp(np.array([0.0, 0.5, 1.0, np.nan]), 0.0, 1.0)) == [0.0, 0.5, 1.0, 0.0]
     assert list(ramp(np.array([2.0, 1.0]), 2.0, 1.0)) == [0.0, 1.0]  # reversed ramp

@@ -150,6 +150,20 @@ def _group_evidence(
     return coverage, mean
 
 
+def _member_means(
+    labels: np.ndarray, n_groups: int, scores: dict[str, np.ndarray], sizes: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per family in ``HARVEST_FAMILIES``, the members' mean score in each group (0 where the family is absent)."""
+    valid = labels >= 0
+    denominator = np.maximum(sizes, 1).astype(np.float64)
+    return {
+        f: np.bincount(labels[valid], weights=scores[f][valid], minlength=n_groups) / denominator
+        if f in scores
+        else np.zeros(n_groups)
+        for f in HARVEST_FAMILIES
+    }
+
+
 def _statistic(
     coverage: dict[str, np.ndarray], mean: dict[str, np.ndarray], org_share: np.ndarray, rules: CommunityRules
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +200,13 @@ def assess_communities(
     org_codes: np.ndarray,
     rules: CommunityRules,
     fam_edges: FamilyEdges | None = None,
+    harvest_scores: dict[str, np.ndarray] | None = None,
 ) -> list[CampaignEvidence]:
     """Evidence, calibrated threshold and decision for each community of at least ``rules.min_accounts``.
 
-    ``fam_edges``: ``edges_by_family`` of the edges, when the caller has it already.
+    ``fam_edges``: ``edges_by_family`` of the edges, when the caller has it already.  ``harvest_scores``:
+    the family scores the harvest test reads (``AccountSignals.harvest_scores``: without the signals of what
+    an account shares with others); ``fam_scores`` when not given.
     """
     n = len(membership)
     labels = membership
@@ -200,6 +217,7 @@ def assess_communities(
         fam_edges = edges_by_family(edge_src, edge_dst, edge_weight, edge_family)
     sizes = np.bincount(labels[labels >= 0], minlength=n_groups)
     coverage, mean = _group_evidence(labels, n_groups, fam_scores, fam_edges, rules)
+    harvest_mean = mean if harvest_scores is None else _member_means(labels, n_groups, harvest_scores, sizes)
     orgs = _org_share(labels, n_groups, org_codes)
     stat, ev = _statistic(coverage, mean, orgs, rules)
     candidates = np.flatnonzero(sizes >= rules.min_accounts)
@@ -230,7 +248,7 @@ def assess_communities(
         thr = null_cache[bucket]
         evidence = {f: float(ev[c, i]) for i, f in enumerate(FAMILIES)}
         families = [f for f in FAMILIES if evidence[f] >= rules.family_level]
-        harvest = max(mean[f][c] for f in HARVEST_FAMILIES) >= rules.harvest_level
+        harvest = max(harvest_mean[f][c] for f in HARVEST_FAMILIES) >= rules.harvest_level
         # Several *independent* families: one that says harvest and at least one other.
         harvest_family = any(f in families for f in HARVEST_FAMILIES)
         is_campaign = bool(len(families) >= rules.min_families and harvest and harvest_family and stat[c] > thr)

@@ -57,13 +57,14 @@ def score_stage(
         seed=cfg.score.seed,
     )
     fam_edges = edges_by_family(graph.src, graph.dst, graph.strength, graph.family)
+    harvest = signals.harvest_scores()
     evidence: list[CampaignEvidence] = []
     offset = 0
     partitions = (graph.membership, graph.sub_membership, graph.operator_membership)
     for part in (p for p in partitions if p is not None):
         shifted = np.where(part >= 0, part + offset, -1)
         evidence += assess_communities(
-            shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges
+            shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges, harvest
         )
         offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
     scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
@@ -89,7 +90,7 @@ def score_stage(
     # must pass the same tests (families, harvest, the permutation null at their own size); those that do not
     # are dropped and the accounts re-scored without them.
     fitted = {int(c) for c in np.unique(scores.community[scores.community >= 0])}
-    passed = confirmed_campaigns(scores.fitting, fam_scores, graph, orgs, rules, fam_edges)
+    passed = confirmed_campaigns(scores.fitting, fam_scores, graph, orgs, rules, fam_edges, harvest)
     if not fitted <= passed:
         evidence = [
             ev
@@ -166,6 +167,7 @@ def confirmed_campaigns(
     orgs: np.ndarray,
     rules: CommunityRules,
     fam_edges: FamilyEdges | None = None,
+    harvest_scores: dict[str, np.ndarray] | None = None,
 ) -> set[int]:
     """The campaigns (community id -> the accounts that fit it) whose fitting accounts pass the campaign tests.
 
@@ -178,7 +180,8 @@ def confirmed_campaigns(
         labels = np.full(n, -1, dtype=np.int64)
         labels[accounts] = 0
         checked = assess_communities(
-            labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges
+            labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges,
+            harvest_scores,
         )
         if any(ev.is_campaign for ev in checked):
             passed.add(int(cid))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,8 @@ class AccountSignals:
     reasons: list[pa.Array]  # one string array per signal, null where it did not fire
     # (accounts, PROFILE_FEATURES): descriptive measurements for the member fit only (NaN = not measured)
     profile_extra: np.ndarray | None = None
+    # Per signal, whether it says on its own that the account harvests (``SignalMeta.harvest``); None: all do.
+    harvest: list[bool] | None = None
 
     def profile_measurements(self) -> np.ndarray:
         """What the member fit compares: every signal's raw measurement, then the PROFILE_FEATURES columns."""
@@ -70,9 +73,23 @@ class AccountSignals:
         its family strong, a signal with nothing to say (0) does not dilute the
         others, and a signal of weight 0.5 contributes at most one half.
         """
+        return self._noisy_or_by_family(range(len(self.ids)))
+
+    def harvest_scores(self) -> dict[str, np.ndarray]:
+        """``family_scores`` of the signals that say on their own that an account harvests (``SignalMeta.harvest``).
+
+        What the harvest tests read (the harvesting accounts of the link stage, a campaign's harvest level):
+        a signal of what an account shares with others (``shared_templates``) rises with the population, not
+        with harvesting; its evidence is counted by the links and their coverage instead.
+        """
+        keep = range(len(self.ids)) if self.harvest is None else [i for i, h in enumerate(self.harvest) if h]
+        return self._noisy_or_by_family(keep)
+
+    def _noisy_or_by_family(self, signals: Iterable[int]) -> dict[str, np.ndarray]:
+        chosen = set(signals)
         out: dict[str, np.ndarray] = {}
         for fam in FAMILIES:
-            cols = [i for i, f in enumerate(self.families) if f == fam]
+            cols = [i for i, f in enumerate(self.families) if f == fam and i in chosen]
             if not cols:
                 continue
             c = np.clip(self.values[:, cols] * np.minimum(self.weights[cols], 1.0), 0.0, 1.0)
@@ -88,7 +105,7 @@ class AccountSignals:
 
 
 def compute_account_signals(ctx: SignalContext, config: DetectionConfig) -> AccountSignals:
-    ids, fams, weights, values, raws, reasons = [], [], [], [], [], []
+    ids, fams, weights, values, raws, reasons, harvest = [], [], [], [], [], [], []
     for sid, sig in load_signals().items():
         if not isinstance(sig, Signal):
             continue
@@ -101,6 +118,7 @@ def compute_account_signals(ctx: SignalContext, config: DetectionConfig) -> Acco
             raise ValueError(f"signal {sid} returned {value.shape} values for {ctx.n} accounts")
         ids.append(sid)
         fams.append(sig.meta.family)
+        harvest.append(sig.meta.harvest)
         weights.append(weight)
         values.append(value)
         raws.append(np.asarray(res.raw, dtype=np.float64))
@@ -114,6 +132,7 @@ def compute_account_signals(ctx: SignalContext, config: DetectionConfig) -> Acco
         raw=np.column_stack(raws) if raws else np.zeros((n, 0)),
         reasons=reasons,
         profile_extra=np.column_stack([ctx.col(c) for c in PROFILE_FEATURES]),
+        harvest=harvest,
     )
 
 

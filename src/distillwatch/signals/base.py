@@ -49,6 +49,14 @@ class SignalMeta(BaseModel):
     tags: list[str] = [ATLAS_EXTRACT]
     references: list[str] = [ATLAS_REFERENCE]
     weight: float = Field(1.0, ge=0.0, description="default weight in the account score (or edge weight)")
+    harvest: bool = Field(
+        True,
+        description=(
+            "evidence on its own that the account harvests (content and behaviour families); False for a signal "
+            "that measures what the account shares with other accounts, which grows with the population: among "
+            "290,000 accounts most people's prompts follow some template another account also sends"
+        ),
+    )
     params: dict[str, Any] = Field({}, description="default tunable parameters (overridden in the config)")
 
 
