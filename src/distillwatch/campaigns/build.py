@@ -299,13 +299,11 @@ def _candidates(con, rows: ir.Table, m: ir.Table, exchanges: dict[str, int]) -> 
     every other figure together.  The hash is uniform over its range, so the exchanges whose hash lies below a
     cut-off that lets through ``CANDIDATE_OVERSAMPLE`` x ``SAMPLE_CANDIDATES`` of a campaign's exchanges on
     average hold its first ``SAMPLE_CANDIDATES`` whenever at least that many pass (fewer pass with probability
-    about 1e-15); only those are sorted.  A campaign for which fewer pass is ranked over all its exchanges.
+    about 1e-15); only those are sorted.  A campaign for which fewer pass is ranked over all its exchanges, so
+    the result never depends on the hash being uniform, only the cost does.  Both engines hash to a signed
+    64-bit integer (DuckDB's ``hash``; Spark's ``xxhash64``, see ``distillwatch.spark``).
     """
     share = {cid: CANDIDATE_OVERSAMPLE * SAMPLE_CANDIDATES / max(n, 1) for cid, n in exchanges.items()}
-    if con.name != "duckdb":
-        # The cut-off was checked against DuckDB's 64-bit hash only; elsewhere every exchange stays a candidate
-        # (as before it).  Spark's hash() is 64-bit xxhash64 here (distillwatch.spark), so it could apply there too.
-        share = dict.fromkeys(share, float("inf"))
     # The hash as ibis orders it: a signed 64-bit integer; null: every exchange of the campaign is a candidate.
     below = [int(-(2**63) + q * 2.0**64) if q < 1.0 else None for q in share.values()]
     cuts = con.create_table(
