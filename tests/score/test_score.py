@@ -8,6 +8,7 @@ import pytest
 
 from distillwatch.score import CommunityRules, assess_communities, score_accounts
 from distillwatch.score.accounts import calibrated_threshold
+from distillwatch.score.campaigns import edges_by_family
 from distillwatch.signals import AccountSignals
 
 N = 400
@@ -44,7 +45,7 @@ def _setup(fleet_harvest: float, org: bool = False):
 
 def test_a_harvesting_fleet_is_a_campaign() -> None:
     fam, src, dst, famv, membership, orgs = _setup(0.9)
-    (ev,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
+    (ev,) = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
     assert ev.is_campaign
     assert {"content", "coordination"} <= set(ev.families)
     assert ev.statistic > ev.null_threshold
@@ -54,7 +55,7 @@ def test_a_harvesting_fleet_is_a_campaign() -> None:
 def test_linked_accounts_that_do_not_harvest_are_not_a_campaign() -> None:
     # A class behind one NAT: linked by infrastructure and timing, ordinary content.
     fam, src, dst, famv, membership, orgs = _setup(0.05)
-    (ev,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
+    (ev,) = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
     assert not ev.is_campaign
 
 
@@ -64,10 +65,9 @@ def test_templates_shared_with_the_population_are_not_harvest_evidence() -> None
     fam, src, dst, famv, membership, orgs = _setup(0.9)
     harvest = {f: v.copy() for f, v in fam.items()}
     harvest["content"][:20] = 0.05
-    (counted,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
-    (ev,) = assess_communities(
-        membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules(), harvest_scores=harvest
-    )
+    (counted,) = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
+    edges = edges_by_family(src, dst, np.ones(len(src)), famv)
+    (ev,) = assess_communities(membership, fam, edges, orgs, CommunityRules(), harvest_scores=harvest)
     assert counted.is_campaign and not ev.is_campaign
     # The family evidence (the statistic) is the same: only the harvest test reads the harvest scores.
     assert ev.statistic == counted.statistic and ev.evidence == counted.evidence
@@ -75,14 +75,14 @@ def test_templates_shared_with_the_population_are_not_harvest_evidence() -> None
 
 def test_one_customer_organisation_is_not_a_campaign() -> None:
     fam, src, dst, famv, membership, orgs = _setup(0.9, org=True)
-    (ev,) = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
+    (ev,) = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
     assert ev.org_share == 1.0
     assert not ev.is_campaign
 
 
 def test_account_verdicts_need_a_campaign_for_attack() -> None:
     fam, src, dst, famv, membership, orgs = _setup(0.9)
-    evidence = assess_communities(membership, fam, src, dst, np.ones(len(src)), famv, orgs, CommunityRules())
+    evidence = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
     values = np.column_stack([fam["content"], fam["coordination"]])
     values[25] = 1.0  # a heavy lone account: strong own evidence, no fleet
     signals = AccountSignals(ids=["c", "k"], families=["content", "coordination"], weights=np.ones(2), values=values,
@@ -204,7 +204,7 @@ def test_a_tied_account_that_fits_the_profile_joins_the_campaign() -> None:
     fam = {f: np.zeros(n) for f in ("behaviour", "content", "infrastructure", "registration", "coordination")}
     fam["content"][:40] = 0.6
     fam["behaviour"][:40] = 0.6
-    evidence = assess_communities(membership, fam, src, dst, ones, famv, np.full(n, -1), CommunityRules())
+    evidence = assess_communities(membership, fam, edges_by_family(src, dst, ones, famv), np.full(n, -1), CommunityRules())
     assert evidence[0].is_campaign
     values = np.column_stack([fam["content"], fam["behaviour"]] + [np.zeros(n)] * 5)
     families = ["content", "behaviour", "behaviour", "coordination", "content", "behaviour", "behaviour"]

@@ -193,28 +193,22 @@ def _org_share(labels: np.ndarray, n_groups: int, org_codes: np.ndarray) -> np.n
 def assess_communities(
     membership: np.ndarray,
     fam_scores: dict[str, np.ndarray],
-    edge_src: np.ndarray,
-    edge_dst: np.ndarray,
-    edge_weight: np.ndarray,
-    edge_family: np.ndarray,
+    fam_edges: FamilyEdges,
     org_codes: np.ndarray,
     rules: CommunityRules,
-    fam_edges: FamilyEdges | None = None,
     harvest_scores: dict[str, np.ndarray] | None = None,
 ) -> list[CampaignEvidence]:
     """Evidence, calibrated threshold and decision for each community of at least ``rules.min_accounts``.
 
-    ``fam_edges``: ``edges_by_family`` of the edges, when the caller has it already.  ``harvest_scores``:
-    the family scores the harvest test reads (``AccountSignals.harvest_scores``: without the signals of what
-    an account shares with others); ``fam_scores`` when not given.
+    ``fam_edges``: the typed edges grouped by family (``edges_by_family``, made once per scan).
+    ``harvest_scores``: the family scores the harvest test reads (``AccountSignals.harvest_scores``:
+    without the signals of what an account shares with others); ``fam_scores`` when not given.
     """
     n = len(membership)
     labels = membership
     n_groups = int(labels.max()) + 1 if n and labels.max() >= 0 else 0
     if n_groups == 0:
         return []
-    if fam_edges is None:
-        fam_edges = edges_by_family(edge_src, edge_dst, edge_weight, edge_family)
     sizes = np.bincount(labels[labels >= 0], minlength=n_groups)
     coverage, mean = _group_evidence(labels, n_groups, fam_scores, fam_edges, rules)
     harvest_mean = mean if harvest_scores is None else _member_means(labels, n_groups, harvest_scores, sizes)

@@ -63,9 +63,7 @@ def score_stage(
     partitions = (graph.membership, graph.sub_membership, graph.operator_membership)
     for part in (p for p in partitions if p is not None):
         shifted = np.where(part >= 0, part + offset, -1)
-        evidence += assess_communities(
-            shifted, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges, harvest
-        )
+        evidence += assess_communities(shifted, fam_scores, fam_edges, orgs, rules, harvest)
         offset = int(shifted.max()) + 1 if shifted.max() >= 0 else offset
     scores = _score(signals, evidence, graph, fam_edges, orgs, cfg)
     merged = merge_overlapping(evidence, scores.fitting, cfg.score.merge_overlap)
@@ -175,14 +173,13 @@ def confirmed_campaigns(
     for accounts: a piece of a fleet that loses most of its accounts to a sibling is no less a fleet for it.
     """
     n = len(orgs)
+    if fam_edges is None:
+        fam_edges = edges_by_family(graph.src, graph.dst, graph.strength, graph.family)
     passed: set[int] = set()
     for cid, accounts in fitting.items():
         labels = np.full(n, -1, dtype=np.int64)
         labels[accounts] = 0
-        checked = assess_communities(
-            labels, fam_scores, graph.src, graph.dst, graph.strength, graph.family, orgs, rules, fam_edges,
-            harvest_scores,
-        )
+        checked = assess_communities(labels, fam_scores, fam_edges, orgs, rules, harvest_scores)
         if any(ev.is_campaign for ev in checked):
             passed.add(int(cid))
     return passed
