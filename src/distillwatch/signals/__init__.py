@@ -78,9 +78,10 @@ class AccountSignals:
     def harvest_scores(self) -> dict[str, np.ndarray]:
         """``family_scores`` of the signals that say on their own that an account harvests (``SignalMeta.harvest``).
 
-        What the harvest tests read (the harvesting accounts of the link stage, a campaign's harvest level):
-        a signal of what an account shares with others (``shared_templates``) rises with the population, not
-        with harvesting; its evidence is counted by the links and their coverage instead.
+        What a campaign's harvest test reads: a signal of what an account shares with others
+        (``shared_templates``) rises with the population, not with harvesting; its evidence is counted by the
+        links and their coverage instead.  (The link stage still picks its harvesting accounts by
+        ``family_scores``: picking them by these was measured and lowered recall, docs/detection.md.)
         """
         keep = range(len(self.ids)) if self.harvest is None else [i for i, h in enumerate(self.harvest) if h]
         return self._noisy_or_by_family(keep)
