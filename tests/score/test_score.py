@@ -65,8 +65,8 @@ def test_templates_shared_with_the_population_are_not_harvest_evidence() -> None
     fam, src, dst, famv, membership, orgs = _setup(0.9)
     harvest = {f: v.copy() for f, v in fam.items()}
     harvest["content"][:20] = 0.05
-    (counted,) = assess_communities(membership, fam, edges_by_family(src, dst, np.ones(len(src)), famv), orgs, CommunityRules())
     edges = edges_by_family(src, dst, np.ones(len(src)), famv)
+    (counted,) = assess_communities(membership, fam, edges, orgs, CommunityRules())
     (ev,) = assess_communities(membership, fam, edges, orgs, CommunityRules(), harvest_scores=harvest)
     assert counted.is_campaign and not ev.is_campaign
     # The family evidence (the statistic) is the same: only the harvest test reads the harvest scores.
