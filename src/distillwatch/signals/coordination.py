@@ -35,8 +35,8 @@ class SharedTemplates(Signal):
         false_positives=["customers of one product sending its fixed prompt", "benchmark replays by several teams"],
         weight=1.0,
         # What the account shares, not what it extracts: at the reported campaign's full scale (289,701
-        # accounts) 76% of ordinary customers sent enough shared templates to pass the harvest level on this
-        # signal alone, and a community of 10,427 VPN customers passed as a campaign on it.
+        # accounts) 76% of ordinary customers reached the harvest level with this signal and 26% without it,
+        # and a community of 10,427 VPN customers passed the harvest test on it.
         harvest=False,
         params={"lo": 0.15, "hi": 0.6, "min_sample": 20},
     )
