@@ -139,28 +139,23 @@ def _group_evidence(
     fam_of_hit, account_of_hit = np.nonzero(hit)
     hits = np.bincount(fam_of_hit * n_groups + labels[account_of_hit], minlength=len(FAMILIES) * n_groups)
     hits = hits.reshape(len(FAMILIES), n_groups)
-    coverage: dict[str, np.ndarray] = {}
-    mean: dict[str, np.ndarray] = {}
-    for i, fam in enumerate(FAMILIES):
-        coverage[fam] = hits[i] / sizes if edges.present[i] else np.zeros(n_groups)
-        if fam in fam_scores:
-            mean[fam] = np.bincount(labels[valid], weights=fam_scores[fam][valid], minlength=n_groups) / sizes
-        else:
-            mean[fam] = np.zeros(n_groups)
-    return coverage, mean
+    coverage = {
+        fam: hits[i] / sizes if edges.present[i] else np.zeros(n_groups) for i, fam in enumerate(FAMILIES)
+    }
+    return coverage, _member_means(labels, n_groups, fam_scores, FAMILIES)
 
 
 def _member_means(
-    labels: np.ndarray, n_groups: int, scores: dict[str, np.ndarray], sizes: np.ndarray
+    labels: np.ndarray, n_groups: int, scores: dict[str, np.ndarray], families: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
-    """Per family in ``HARVEST_FAMILIES``, the members' mean score in each group (0 where the family is absent)."""
+    """Per family of ``families``, the members' mean score in each group (0 where the family is absent)."""
     valid = labels >= 0
-    denominator = np.maximum(sizes, 1).astype(np.float64)
+    sizes = np.maximum(np.bincount(labels[valid], minlength=n_groups).astype(np.float64), 1.0)
     return {
-        f: np.bincount(labels[valid], weights=scores[f][valid], minlength=n_groups) / denominator
+        f: np.bincount(labels[valid], weights=scores[f][valid], minlength=n_groups) / sizes
         if f in scores
         else np.zeros(n_groups)
-        for f in HARVEST_FAMILIES
+        for f in families
     }
 
 
@@ -211,7 +206,7 @@ def assess_communities(
         return []
     sizes = np.bincount(labels[labels >= 0], minlength=n_groups)
     coverage, mean = _group_evidence(labels, n_groups, fam_scores, fam_edges, rules)
-    harvest_mean = mean if harvest_scores is None else _member_means(labels, n_groups, harvest_scores, sizes)
+    harvest_mean = mean if harvest_scores is None else _member_means(labels, n_groups, harvest_scores, HARVEST_FAMILIES)
     orgs = _org_share(labels, n_groups, org_codes)
     stat, ev = _statistic(coverage, mean, orgs, rules)
     candidates = np.flatnonzero(sizes >= rules.min_accounts)
