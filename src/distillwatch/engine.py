@@ -77,7 +77,7 @@ def connect(
         con.raw_sql("SET preserve_insertion_order = true")
         # DuckDB's own progress bar writes to the terminal (and to logs) between the CLI's stage display.
         con.raw_sql("SET enable_progress_bar = false")
-        con.con.execute(f"SET VARIABLE {LIMIT_VARIABLE} = ?", [limit])
+        limit_memory(con.con, limit)  # records the limit for ``release_memory``
         return con
     if engine == "spark":
         try:
